@@ -1,0 +1,3 @@
+"""Endpoints (to be written)."""
+
+routes: list = []

@@ -1,0 +1,32 @@
+"""The runtime: long-lived collaborators every use case needs, built once per process by
+`create_app`'s lifespan (settings, secret sealer, rate limiter, event bus, HTTP client).
+
+May import: services' adapters (store, bus, providers) and the standard library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from chat_platform.bus.ratelimit import RateLimiter
+from chat_platform.config import Settings
+from chat_platform.store.sealing import Sealer
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    sealer: Sealer
+    rate_limiter: RateLimiter
+    http: httpx.AsyncClient
+    redis: Any = None
+    # Set by later features (event bus, run registry); kept as plain attributes.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
