@@ -48,16 +48,21 @@ class Settings:
         database_url = env.get("CHAT_PLATFORM_DATABASE_URL") or ""
         provider_env = {
             k: v
-            for k in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
+            for k in (
+                "OPENAI_API_KEY",
+                "OPENAI_BASE_URL",
+                "ANTHROPIC_API_KEY",
+                "ANTHROPIC_BASE_URL",
+            )
             if (v := env.get(k))
         }
         return cls(
             data_dir=data_dir,
             database_url=database_url,
             redis_url=env.get("CHAT_PLATFORM_REDIS_URL") or None,
-            secret_key=_decode_key(env.get("CHAT_PLATFORM_SECRET_KEY")) if env.get(
-                "CHAT_PLATFORM_SECRET_KEY"
-            ) else b"",
+            secret_key=_decode_key(env.get("CHAT_PLATFORM_SECRET_KEY"))
+            if env.get("CHAT_PLATFORM_SECRET_KEY")
+            else b"",
             rate_limit_per_minute=_int_env(env, "CHAT_PLATFORM_RATE_LIMIT_PER_MINUTE", 600),
             monthly_run_quota=_int_env(env, "CHAT_PLATFORM_MONTHLY_RUN_QUOTA", 1_000_000),
             public_url=env.get("CHAT_PLATFORM_PUBLIC_URL") or None,

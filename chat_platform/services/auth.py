@@ -134,7 +134,12 @@ async def create_api_key(
 
 
 async def list_api_keys(account_id: str, *, limit: int = 1000, offset: int = 0) -> list[dict]:
-    keys = await ApiKey.filter(account_id=account_id).order_by("created_at").offset(offset).limit(limit)
+    keys = (
+        await ApiKey.filter(account_id=account_id)
+        .order_by("created_at")
+        .offset(offset)
+        .limit(limit)
+    )
     return [_key_view(k) for k in keys]
 
 

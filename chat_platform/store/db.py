@@ -23,7 +23,7 @@ def tortoise_config(database_url: str, *, pool_size: int = 10) -> dict[str, Any]
         # asyncpg's default pool (maxsize 5) is too small for concurrent turns.
         url += ("&" if "?" in url else "?") + f"maxsize={pool_size}"
     if url.startswith("postgresql://"):
-        url = "postgres://" + url[len("postgresql://"):]
+        url = "postgres://" + url[len("postgresql://") :]
     return {
         "connections": {"default": url},
         "apps": {

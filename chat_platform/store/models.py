@@ -23,7 +23,9 @@ class Account(Model):
 
 class Project(Model):
     id = fields.CharField(pk=True, max_length=40)
-    account = fields.ForeignKeyField("models.Account", related_name="projects", on_delete=fields.CASCADE)
+    account = fields.ForeignKeyField(
+        "models.Account", related_name="projects", on_delete=fields.CASCADE
+    )
     name = fields.CharField(max_length=200)
     enabled = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -35,7 +37,9 @@ class Project(Model):
 
 class Workflow(Model):
     id = fields.CharField(pk=True, max_length=40)
-    project = fields.ForeignKeyField("models.Project", related_name="workflows", on_delete=fields.CASCADE)
+    project = fields.ForeignKeyField(
+        "models.Project", related_name="workflows", on_delete=fields.CASCADE
+    )
     name = fields.CharField(max_length=200)
     description = fields.TextField(default="")
     # draft (never published) | live | paused
@@ -55,7 +59,9 @@ class Workflow(Model):
 
 class WorkflowVersion(Model):
     id = fields.CharField(pk=True, max_length=40)
-    workflow = fields.ForeignKeyField("models.Workflow", related_name="versions", on_delete=fields.CASCADE)
+    workflow = fields.ForeignKeyField(
+        "models.Workflow", related_name="versions", on_delete=fields.CASCADE
+    )
     version = fields.IntField()
     nodes = fields.JSONField(default=list)
     edges = fields.JSONField(default=list)
@@ -69,7 +75,9 @@ class WorkflowVersion(Model):
 
 class Session(Model):
     id = fields.CharField(pk=True, max_length=40)
-    workflow = fields.ForeignKeyField("models.Workflow", related_name="sessions", on_delete=fields.CASCADE)
+    workflow = fields.ForeignKeyField(
+        "models.Workflow", related_name="sessions", on_delete=fields.CASCADE
+    )
     title = fields.CharField(max_length=200, default="New chat")
     # Who may reopen it from a browser (widget visitor) or a channel (Teams conversation key).
     owner_key = fields.CharField(max_length=255, null=True, db_index=True)
@@ -82,7 +90,9 @@ class Session(Model):
 
 class Message(Model):
     id = fields.CharField(pk=True, max_length=40)
-    session = fields.ForeignKeyField("models.Session", related_name="messages", on_delete=fields.CASCADE)
+    session = fields.ForeignKeyField(
+        "models.Session", related_name="messages", on_delete=fields.CASCADE
+    )
     role = fields.CharField(max_length=16)
     content = fields.TextField()
     type = fields.CharField(max_length=16, default="text")
@@ -99,7 +109,9 @@ class Message(Model):
 
 class Run(Model):
     id = fields.CharField(pk=True, max_length=40)
-    workflow = fields.ForeignKeyField("models.Workflow", related_name="runs", on_delete=fields.CASCADE)
+    workflow = fields.ForeignKeyField(
+        "models.Workflow", related_name="runs", on_delete=fields.CASCADE
+    )
     session = fields.ForeignKeyField(
         "models.Session", related_name="runs", null=True, on_delete=fields.SET_NULL
     )
@@ -133,7 +145,9 @@ class Run(Model):
 
 class ApiKey(Model):
     id = fields.CharField(pk=True, max_length=40)
-    account = fields.ForeignKeyField("models.Account", related_name="api_keys", on_delete=fields.CASCADE)
+    account = fields.ForeignKeyField(
+        "models.Account", related_name="api_keys", on_delete=fields.CASCADE
+    )
     project = fields.ForeignKeyField(
         "models.Project", related_name="api_keys", null=True, on_delete=fields.CASCADE
     )

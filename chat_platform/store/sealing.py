@@ -37,3 +37,9 @@ class Sealer:
             raise ConfigurationError(
                 "a stored secret cannot be decrypted: CHAT_PLATFORM_SECRET_KEY changed?"
             ) from None
+
+
+def secret_context(*, project_id: str | None, workflow_id: str | None, name: str) -> str:
+    """Associated data binding a sealed value to its scope and name."""
+    scope = f"workflow:{workflow_id}" if workflow_id else f"project:{project_id}"
+    return f"{scope}:{name}"
