@@ -191,3 +191,79 @@ class AuditLog(Model):
 
     class Meta:
         table = "audit_logs"
+
+
+class Widget(Model):
+    """A public chat widget bound to one workflow (DESIGN §6)."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    workflow = fields.ForeignKeyField(
+        "models.Workflow", related_name="widgets", on_delete=fields.CASCADE
+    )
+    account_id = fields.CharField(max_length=40, db_index=True)
+    allowed_origins = fields.JSONField(default=list)
+    title = fields.CharField(max_length=200, default="Chat")
+    greeting = fields.TextField(default="")
+    starter_prompts = fields.JSONField(default=list)
+    theme_color = fields.CharField(max_length=32, default="#2563eb")
+    show_feedback = fields.BooleanField(default=False)
+    # HMAC key for visitor tokens, sealed like a secret; shown once at creation.
+    signing_secret = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "widgets"
+
+
+class TeamsIntegration(Model):
+    """A Bot Framework bot (Teams or any channel) bound to one workflow."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    workflow = fields.ForeignKeyField(
+        "models.Workflow", related_name="teams_integrations", on_delete=fields.CASCADE
+    )
+    account_id = fields.CharField(max_length=40, db_index=True)
+    app_id = fields.CharField(max_length=128)
+    app_password = fields.TextField()  # sealed; never returned
+    tenant_id = fields.CharField(max_length=128, null=True)
+    allowed_tenants = fields.JSONField(default=list)
+    openid_metadata_url = fields.CharField(max_length=500)
+    token_endpoint = fields.CharField(max_length=500)
+    per_user_sessions = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "teams_integrations"
+
+
+class TeamsConversation(Model):
+    """Where to reply for one conversation (or one user in a group chat) and its session."""
+
+    id = fields.CharField(pk=True, max_length=40)
+    integration = fields.ForeignKeyField(
+        "models.TeamsIntegration", related_name="conversations", on_delete=fields.CASCADE
+    )
+    conversation_key = fields.CharField(max_length=500, unique=True)
+    conversation_id = fields.CharField(max_length=500)
+    service_url = fields.CharField(max_length=500)
+    session_id = fields.CharField(max_length=40)
+    data = fields.JSONField(default=dict)  # e.g. approval card activity ids by run id
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "teams_conversations"
+
+
+class TeamsActivity(Model):
+    """Activity ids already processed, so a redelivered activity runs once."""
+
+    id = fields.IntField(pk=True)
+    integration_id = fields.CharField(max_length=40)
+    activity_id = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "teams_activities"
+        unique_together = (("integration_id", "activity_id"),)
