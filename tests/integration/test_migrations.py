@@ -52,7 +52,8 @@ def _sqlite_schema(path: Path) -> dict[str, object]:
         schema: dict[str, object] = {}
         for table in sorted(tables):
             cols = sorted(
-                (r[1], r[2].upper(), r[3], r[5]) for r in db.execute(f"PRAGMA table_info('{table}')")
+                (r[1], r[2].upper(), r[3], r[5])
+                for r in db.execute(f"PRAGMA table_info('{table}')")
             )
             indexes = set()
             for idx in db.execute(f"PRAGMA index_list('{table}')"):
@@ -94,7 +95,8 @@ async def _pg_schema(url: str) -> dict[str, object]:
             "SELECT tc.table_name, kcu.column_name, rc.delete_rule FROM "
             "information_schema.table_constraints tc JOIN information_schema.key_column_usage kcu "
             "ON tc.constraint_name = kcu.constraint_name JOIN "
-            "information_schema.referential_constraints rc ON rc.constraint_name = tc.constraint_name "
+            "information_schema.referential_constraints rc "
+            "ON rc.constraint_name = tc.constraint_name "
             "WHERE tc.constraint_type = 'FOREIGN KEY'"
         )
     finally:
