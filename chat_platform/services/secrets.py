@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from chat_platform.errors import BadRequest, Conflict, NotFound
@@ -33,6 +34,12 @@ class Scope:
 
     project_id: str | None = None
     workflow_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        if self.workflow_id is not None:
+            return f"workflow:{self.workflow_id}"
+        return f"project:{self.project_id}"
 
     def filters(self) -> dict[str, str | None]:
         if self.workflow_id is not None:
@@ -72,14 +79,18 @@ async def create_secret(
             raise Conflict(f"A secret named '{body.name}' already exists in this scope")
         if await existing.count() >= MAX_SECRETS_PER_SCOPE:
             raise BadRequest(f"At most {MAX_SECRETS_PER_SCOPE} secrets per project or workflow")
-        secret = await Secret.create(
-            id=new_id("sec"),
-            project_id=scope.project_id,
-            workflow_id=scope.workflow_id,
-            name=body.name,
-            ciphertext=sealed,
-            using_db=conn,
-        )
+        try:
+            secret = await Secret.create(
+                id=new_id("sec"),
+                project_id=scope.project_id,
+                workflow_id=scope.workflow_id,
+                scope=scope.key,
+                name=body.name,
+                ciphertext=sealed,
+                using_db=conn,
+            )
+        except IntegrityError:  # a concurrent create of the same name won the race
+            raise Conflict(f"A secret named '{body.name}' already exists in this scope") from None
         await audit.record(principal, AuditAction.SECRET_CREATE, secret.id, using=conn)
     return {"id": secret.id, "name": secret.name}
 

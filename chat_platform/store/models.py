@@ -172,12 +172,15 @@ class Secret(Model):
     workflow = fields.ForeignKeyField(
         "models.Workflow", related_name="secrets", null=True, on_delete=fields.CASCADE
     )
+    # "project:<id>" or "workflow:<id>": one real column so a name is unique per scope.
+    scope = fields.CharField(max_length=64)
     name = fields.CharField(max_length=128)
     ciphertext = fields.TextField()
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "secrets"
+        unique_together = (("scope", "name"),)
 
 
 class AuditLog(Model):

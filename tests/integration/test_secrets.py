@@ -85,7 +85,13 @@ async def test_limits(api: httpx.AsyncClient) -> None:
     assert (await api.post(base, json={"name": "A" * 128, "value": "x" * 10240})).status_code == 201
     await Secret.bulk_create(
         [
-            Secret(id=f"sec_bulk{i}", project_id=pid, name=f"S{i}", ciphertext="v1:")
+            Secret(
+                id=f"sec_bulk{i}",
+                project_id=pid,
+                scope=f"project:{pid}",
+                name=f"S{i}",
+                ciphertext="v1:",
+            )
             for i in range(199)
         ]
     )
