@@ -1,0 +1,294 @@
+"""Chat load generator: C concurrent sessions × T turns, closed loop, history growing each
+turn, over the WebSocket protocol and over POST /api/v1/run/stream, against a real
+`chat-platform serve` process on SQLite whose `openai` provider points at a local
+OpenAI-compatible stub streaming 20 tokens with no delay — so the figures are platform
+overhead, provider HTTP path included. Prints time-to-first-delta and turn time
+p50/p95/p99, turns/s and the server's peak RSS; then idle sockets held and RSS per socket.
+
+    .venv/bin/python bench/bench_chat_load.py [--concurrency 10 50] [--turns 20] [--idle 10000]
+
+Nothing here asserts: it prints figures (issue targets: C=10 p99 TTFD ≤ 20 ms, C=50 ≤ 80 ms,
+≥ 300 turns/s, < 300 MB RSS under load, 10,000 idle sockets < 500 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+class Stack:
+    """The stub provider and one chat-platform server process."""
+
+    def __init__(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+        self.stub_port, self.port = free_port(), free_port()
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self) -> Stack:
+        stub = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "openai_stub.py"), "--port", str(self.stub_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(stub)
+        env = {
+            **os.environ,
+            "CHAT_PLATFORM_DATA_DIR": self.tmp.name,
+            "CHAT_PLATFORM_RATE_LIMIT_PER_MINUTE": "10000000",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{self.stub_port}/v1",
+            "OPENAI_API_KEY": "sk-bench",
+        }
+        env.pop("CHAT_PLATFORM_DATABASE_URL", None)
+        env.pop("CHAT_PLATFORM_REDIS_URL", None)
+        cli = [sys.executable, "-m", "chat_platform.cli"]
+        self.key = subprocess.run(
+            [*cli, "keys", "create", "--role", "admin"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        server = subprocess.Popen(
+            [*cli, "serve", "--port", str(self.port), "--log-level", "warning"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(server)
+        self.server = server
+        self.base = f"http://127.0.0.1:{self.port}"
+        wait_http(self.base + "/healthz", server)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.tmp.cleanup()
+
+
+def setup_workflow(stack: Stack) -> str:
+    h = {"Authorization": f"Bearer {stack.key}"}
+    with httpx.Client(base_url=stack.base + "/api/v1", headers=h, timeout=30) as c:
+        project = c.post("/projects", json={"name": "bench"}).json()["id"]
+        nodes = [
+            {"id": "start", "type": "start", "data": {}},
+            {
+                "id": "agent",
+                "type": "agent",
+                "data": {
+                    "provider": "openai",
+                    "model": "stub",
+                    "instructions": "Be brief.",
+                    "include_history": True,
+                },
+            },
+            {"id": "end", "type": "end", "data": {"output": "{{output}}"}},
+        ]
+        edges = [
+            {"id": "e1", "source": "start", "target": "agent"},
+            {"id": "e2", "source": "agent", "target": "end"},
+        ]
+        wf = c.post(
+            "/workflows",
+            json={"projectId": project, "name": "bench", "nodes": nodes, "edges": edges},
+        ).json()["id"]
+        r = c.post(f"/workflows/{wf}/publish")
+        r.raise_for_status()
+        return wf
+
+
+class Sampler:
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._task = pid, 0.0, None
+
+    async def run(self) -> None:
+        while True:
+            self.peak = max(self.peak, rss_mb(self.pid))
+            await asyncio.sleep(0.1)
+
+
+async def sse_client(stack: Stack, wf: str, turns: int, ttfd: list[float], tt: list[float]) -> None:
+    h = {"Authorization": f"Bearer {stack.key}"}
+    async with httpx.AsyncClient(base_url=stack.base + "/api/v1", headers=h, timeout=60) as c:
+        session = (await c.post("/sessions", json={"workflow_id": wf})).json()["id"]
+        for i in range(turns):
+            body = {
+                "workflow_id": wf,
+                "session_id": session,
+                "input": [{"role": "user", "content": f"turn {i} hello"}],
+            }
+            t0 = time.perf_counter()
+            first = None
+            async with c.stream("POST", "/run/stream", json=body) as r:
+                async for line in r.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    event = json.loads(line[5:])
+                    if event.get("type") == "node:text-delta" and first is None:
+                        first = time.perf_counter() - t0
+                    if event.get("type") == "run:result":
+                        break
+            tt.append(time.perf_counter() - t0)
+            ttfd.append(first if first is not None else float("nan"))
+
+
+async def ws_client(stack: Stack, wf: str, turns: int, ttfd: list[float], tt: list[float]) -> None:
+    url = stack.base.replace("http", "ws") + "/api/v1/ws"
+    async with websockets.connect(url, max_size=2**20, compression=None) as ws:
+        await ws.send(json.dumps({"type": "auth", "api_key": stack.key}))
+        await _expect(ws, "auth.ok")
+        await ws.send(json.dumps({"type": "session.open", "workflow_id": wf, "new": True}))
+        await _expect(ws, "session.ready")
+        for i in range(turns):
+            t0 = time.perf_counter()
+            first = None
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "message.send",
+                        "content": f"turn {i} hello",
+                        "client_message_id": uuid.uuid4().hex,
+                    }
+                )
+            )
+            while True:
+                frame = json.loads(await ws.recv())
+                if frame.get("type") == "node:text-delta" and first is None:
+                    first = time.perf_counter() - t0
+                if frame.get("type") == "run:result":
+                    break
+                if frame.get("type") == "error":
+                    raise RuntimeError(frame)
+            tt.append(time.perf_counter() - t0)
+            ttfd.append(first if first is not None else float("nan"))
+
+
+async def _expect(ws, kind: str) -> dict:
+    while True:
+        frame = json.loads(await ws.recv())
+        if frame.get("type") == kind:
+            return frame
+        if frame.get("type") == "error":
+            raise RuntimeError(frame)
+
+
+async def load(stack: Stack, wf: str, transport: str, concurrency: int, turns: int) -> None:
+    ttfd: list[float] = []
+    tt: list[float] = []
+    sampler = Sampler(stack.server.pid)
+    task = asyncio.create_task(sampler.run())
+    client = sse_client if transport == "sse" else ws_client
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client(stack, wf, turns, ttfd, tt) for _ in range(concurrency)))
+    wall = time.perf_counter() - t0
+    task.cancel()
+    ms = [x * 1000 for x in ttfd if x == x]
+    tms = [x * 1000 for x in tt]
+    print(
+        f"{transport:>3} C={concurrency:<3} T={turns:<3} turns={len(tt):<5} "
+        f"TTFD p50/p95/p99 {pct(ms, 50):6.1f}/{pct(ms, 95):6.1f}/{pct(ms, 99):6.1f} ms  "
+        f"turn p50/p95/p99 {pct(tms, 50):6.1f}/{pct(tms, 95):6.1f}/{pct(tms, 99):6.1f} ms  "
+        f"{len(tt) / wall:6.1f} turns/s  server RSS peak {sampler.peak:6.1f} MB",
+        flush=True,
+    )
+
+
+async def idle(stack: Stack, wf: str, count: int) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 1000), hard))
+    url = stack.base.replace("http", "ws") + "/api/v1/ws"
+    before = rss_mb(stack.server.pid)
+    sockets = []
+    sem = asyncio.Semaphore(200)
+
+    async def one() -> None:
+        async with sem:
+            ws = await websockets.connect(url, max_size=2**20, compression=None, ping_interval=None)
+            await ws.send(json.dumps({"type": "auth", "api_key": stack.key}))
+            await _expect(ws, "auth.ok")
+            sockets.append(ws)
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    await asyncio.sleep(1)
+    after = rss_mb(stack.server.pid)
+    print(
+        f"idle: {len(sockets)} authenticated sockets held; server RSS {before:.1f} → "
+        f"{after:.1f} MB ({(after - before) * 1024 / max(1, len(sockets)):.1f} KiB per socket)",
+        flush=True,
+    )
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--transports", nargs="+", default=["ws", "sse"])
+    parser.add_argument("--idle", type=int, default=10000, help="idle sockets (0 to skip)")
+    args = parser.parse_args()
+    with Stack() as stack:
+        wf = setup_workflow(stack)
+        print(f"server pid {stack.server.pid}, idle RSS {rss_mb(stack.server.pid):.1f} MB")
+        for transport in args.transports:
+            for c in args.concurrency:
+                asyncio.run(load(stack, wf, transport, c, args.turns))
+        if args.idle:
+            asyncio.run(idle(stack, wf, args.idle))
+
+
+if __name__ == "__main__":
+    main()
