@@ -1,0 +1,129 @@
+"""Shared plumbing of the remote adapters: POST a streaming request with retries (429/5xx/529,
+honouring Retry-After, only before the first token), SSE line parsing, and translation of
+every httpx failure into ProviderError / ProviderTimeout with credentials scrubbed.
+May import: httpx, the standard library, chat_platform.errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from chat_platform.errors import ProviderError, ProviderTimeout
+
+RETRYABLE = {429, 500, 502, 503, 504, 529}
+MAX_RETRY_AFTER_S = 10.0
+
+
+def scrub(text: str, secrets: list[str | None]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _error_message(name: str, response_text: str, status: int, secrets: list[str | None]) -> str:
+    detail = response_text
+    try:
+        body = json.loads(response_text)
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict):
+            detail = str(err.get("message") or err)
+        elif isinstance(err, str):
+            detail = err
+    except ValueError:
+        pass
+    return f"{name}: HTTP {status}: {scrub(detail, secrets)[:300]}"
+
+
+def _retry_after(response: httpx.Response, attempt: int) -> float:
+    raw = response.headers.get("retry-after")
+    try:
+        return min(float(raw), MAX_RETRY_AFTER_S) if raw else min(0.5 * 2**attempt, 4.0)
+    except ValueError:
+        return min(0.5 * 2**attempt, 4.0)
+
+
+@asynccontextmanager
+async def open_stream(
+    client: httpx.AsyncClient,
+    name: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    timeout_s: float,
+    max_retries: int,
+    secrets: list[str | None],
+) -> AsyncIterator[httpx.Response]:
+    """A 2xx streaming response, after retries. Errors: ProviderError / ProviderTimeout."""
+    timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
+    attempt = 0
+    while True:
+        try:
+            request = client.build_request("POST", url, headers=headers, json=body, timeout=timeout)
+            response = await client.send(request, stream=True)
+        except httpx.TimeoutException:
+            if attempt < max_retries:
+                attempt += 1
+                continue
+            raise ProviderTimeout(f"{name}: provider timeout") from None
+        except httpx.HTTPError as exc:
+            if attempt < max_retries:
+                attempt += 1
+                await asyncio.sleep(min(0.5 * 2**attempt, 4.0))
+                continue
+            raise ProviderError(
+                f"{name}: {scrub(type(exc).__name__ + ': ' + str(exc), secrets)[:300]}",
+                retryable=True,
+            ) from None
+        if response.status_code < 400:
+            break
+        text = (await response.aread()).decode("utf-8", "replace")
+        await response.aclose()
+        if response.status_code in RETRYABLE and attempt < max_retries:
+            await asyncio.sleep(_retry_after(response, attempt))
+            attempt += 1
+            continue
+        raise ProviderError(
+            _error_message(name, text, response.status_code, secrets),
+            status=response.status_code,
+            retryable=response.status_code in RETRYABLE,
+        )
+    try:
+        yield response
+    except httpx.TimeoutException:
+        raise ProviderTimeout(f"{name}: provider timeout") from None
+    except httpx.HTTPError as exc:
+        raise ProviderError(
+            f"{name}: stream interrupted: {scrub(str(exc), secrets)[:200]}", retryable=True
+        ) from None
+    finally:
+        await response.aclose()
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:
+    """(event name, data) pairs of an SSE body; comments and blank keep-alives skipped."""
+    event: str | None = None
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "event":
+            event = value
+        elif field == "data":
+            data.append(value)
+    if data:
+        yield event, "\n".join(data)

@@ -1,0 +1,90 @@
+"""OpenAI chat-completions wire (OpenAI, Azure OpenAI, vLLM, Ollama, LM Studio, llama.cpp):
+a thin httpx adapter. Streams `choices[0].delta.content`; token usage from the final chunk
+(`stream_options.include_usage`); stops at `[DONE]`.
+May import: httpx, the standard library, chat_platform.errors, providers.base/_http.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+
+from chat_platform.errors import ProviderError
+from chat_platform.providers._http import open_stream, sse_events
+from chat_platform.providers.base import ChatChunk, ChatRequest, TokenUsage
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAIChatModel:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        api_key: str | None,
+        base_url: str | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 2,
+    ) -> None:
+        self._client = client
+        self._api_key = api_key
+        self._base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._timeout_s = timeout_s
+        self._max_retries = max_retries
+
+    def _body(self, request: ChatRequest) -> dict:
+        messages = [{"role": "system", "content": request.system}] if request.system else []
+        messages += [{"role": m.role, "content": m.content} for m in request.messages]
+        body: dict = {
+            "model": request.model or "gpt-4o-mini",
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
+        return body
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        if not self._api_key and self._base_url == DEFAULT_BASE_URL:
+            raise ProviderError("openai: no API key configured (set the OPENAI_API_KEY secret)")
+        headers = {"accept": "text/event-stream"}
+        if self._api_key:
+            headers["authorization"] = f"Bearer {self._api_key}"
+        async with open_stream(
+            self._client,
+            "openai",
+            f"{self._base_url}/chat/completions",
+            headers=headers,
+            body=self._body(request),
+            timeout_s=self._timeout_s,
+            max_retries=self._max_retries,
+            secrets=[self._api_key],
+        ) as response:
+            async for _, data in sse_events(response):
+                if data.strip() == "[DONE]":
+                    return
+                try:
+                    chunk = json.loads(data)
+                except ValueError:
+                    raise ProviderError("openai: malformed stream chunk") from None
+                if "error" in chunk:
+                    err = chunk["error"]
+                    msg = err.get("message") if isinstance(err, dict) else str(err)
+                    raise ProviderError(f"openai: {str(msg)[:300]}")
+                usage = chunk.get("usage")
+                for choice in chunk.get("choices") or []:
+                    delta = (choice.get("delta") or {}).get("content")
+                    if delta:
+                        yield ChatChunk(delta=delta)
+                if usage:
+                    yield ChatChunk(
+                        usage=TokenUsage(
+                            int(usage.get("prompt_tokens") or 0),
+                            int(usage.get("completion_tokens") or 0),
+                        )
+                    )
