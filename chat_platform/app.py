@@ -12,6 +12,8 @@ import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from chat_platform.bus.events import EventBus, MemoryEventBus, RedisEventBus
+from chat_platform.bus.locks import MemorySessionLocks, RedisSessionLocks, SessionLocks
 from chat_platform.bus.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from chat_platform.config import Settings
 from chat_platform.http.errors import EXCEPTION_HANDLERS
@@ -27,11 +29,15 @@ log = logging.getLogger("chat_platform")
 async def build_runtime(settings: Settings) -> Runtime:
     redis = None
     limiter: RateLimiter = MemoryRateLimiter()
+    bus: EventBus = MemoryEventBus()
+    locks: SessionLocks = MemorySessionLocks()
     if settings.redis_url:
         import redis.asyncio as aioredis
 
         redis = aioredis.from_url(settings.redis_url, decode_responses=False)
         limiter = RedisRateLimiter(redis)
+        bus = RedisEventBus(redis)
+        locks = RedisSessionLocks(redis)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.provider_timeout_s, connect=10.0),
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
@@ -41,6 +47,8 @@ async def build_runtime(settings: Settings) -> Runtime:
         sealer=Sealer(settings.secret_key),
         rate_limiter=limiter,
         http=http,
+        bus=bus,
+        locks=locks,
         redis=redis,
     )
 

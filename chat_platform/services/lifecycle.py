@@ -7,8 +7,13 @@ from chat_platform.services.runtime import Runtime
 
 
 async def start(runtime: Runtime) -> None:
+    from chat_platform.services.turns import RunManager
+
     await ensure_default_account()
+    await runtime.bus.start()
+    runtime.runs = RunManager(runtime)
 
 
 async def stop(runtime: Runtime) -> None:
-    return None
+    if runtime.runs is not None:
+        await runtime.runs.stop()

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from chat_platform.bus.events import EventBus, MemoryEventBus
+from chat_platform.bus.locks import MemorySessionLocks, SessionLocks
 from chat_platform.bus.ratelimit import RateLimiter
 from chat_platform.config import Settings
 from chat_platform.store.sealing import Sealer
@@ -22,11 +24,14 @@ class Runtime:
     sealer: Sealer
     rate_limiter: RateLimiter
     http: httpx.AsyncClient
+    bus: EventBus = field(default_factory=MemoryEventBus)
+    locks: SessionLocks = field(default_factory=MemorySessionLocks)
     redis: Any = None
-    # Set by later features (event bus, run registry); kept as plain attributes.
+    runs: Any = None  # services.turns.RunManager, set by lifecycle.start
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def aclose(self) -> None:
+        await self.bus.close()
         await self.http.aclose()
         if self.redis is not None:
             await self.redis.aclose()

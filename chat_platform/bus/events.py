@@ -1,0 +1,228 @@
+"""The event bus: every run and session event goes through it, so any process can serve any
+stream. Each channel (`run:{id}`, `session:{id}`) numbers its events with a monotonically
+increasing `seq` and keeps a bounded replay log; `subscribe(channel, after_seq)` replays what
+is still logged after `after_seq`, then follows live, de-duplicated by seq.
+
+`MemoryEventBus` serves one process. `RedisEventBus` shares channels between processes: seq
+from INCR, the log in a capped list with a TTL, fan-out through ONE pattern subscription per
+process that routes to local subscribers in memory (never one subscription per socket).
+Subscriber queues are bounded: a consumer that falls too far behind gets `SubscriberOverflow`.
+May import: redis and the standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+log = logging.getLogger("chat_platform.bus")
+
+REPLAY_LOG_SIZE = 5000
+REPLAY_TTL_S = 3600
+QUEUE_LIMIT = 10_000
+
+
+class SubscriberOverflow(Exception):
+    """A subscriber fell more than QUEUE_LIMIT events behind."""
+
+
+class EventBus(Protocol):
+    async def publish(self, channel: str, event: dict[str, Any]) -> int: ...
+
+    def subscribe(
+        self, channel: str, after_seq: int | None = None
+    ) -> AsyncIterator[tuple[int, dict[str, Any]]]: ...
+
+    async def last_seq(self, channel: str) -> int: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class _Subscriber:
+    __slots__ = ("channel", "overflowed", "queue")
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue(QUEUE_LIMIT)
+        self.overflowed = False
+
+    def offer(self, item: tuple[int, dict[str, Any]]) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+class _LocalRouter:
+    """Local subscribers by channel; shared by both buses."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, set[_Subscriber]] = {}
+
+    def add(self, sub: _Subscriber) -> None:
+        self._subs.setdefault(sub.channel, set()).add(sub)
+
+    def remove(self, sub: _Subscriber) -> None:
+        subs = self._subs.get(sub.channel)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.channel]
+
+    def route(self, channel: str, seq: int, event: dict[str, Any]) -> None:
+        for sub in self._subs.get(channel, ()):
+            sub.offer((seq, event))
+
+    async def follow(
+        self, sub: _Subscriber, backlog: list[tuple[int, dict[str, Any]]], after: int
+    ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+        last = after
+        try:
+            for seq, event in backlog:
+                if seq > last:
+                    last = seq
+                    yield seq, event
+            while True:
+                if sub.overflowed:
+                    raise SubscriberOverflow(f"subscriber of {sub.channel} fell behind")
+                seq, event = await sub.queue.get()
+                if seq > last:
+                    last = seq
+                    yield seq, event
+        finally:
+            self.remove(sub)
+
+
+class MemoryEventBus:
+    def __init__(self, log_size: int = REPLAY_LOG_SIZE) -> None:
+        self._router = _LocalRouter()
+        self._seq: dict[str, int] = {}
+        self._logs: dict[str, deque[tuple[int, dict[str, Any]]]] = {}
+        self._log_size = log_size
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def publish(self, channel: str, event: dict[str, Any]) -> int:
+        seq = self._seq.get(channel, 0) + 1
+        self._seq[channel] = seq
+        log_ = self._logs.get(channel)
+        if log_ is None:
+            log_ = self._logs[channel] = deque(maxlen=self._log_size)
+        log_.append((seq, event))
+        self._router.route(channel, seq, event)
+        return seq
+
+    async def last_seq(self, channel: str) -> int:
+        return self._seq.get(channel, 0)
+
+    async def subscribe(
+        self, channel: str, after_seq: int | None = None
+    ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+        sub = _Subscriber(channel)
+        self._router.add(sub)  # subscribe first, then read the log: nothing falls between
+        after = self._seq.get(channel, 0) if after_seq is None else after_seq
+        backlog = [item for item in self._logs.get(channel, ()) if item[0] > after]
+        async for item in self._router.follow(sub, backlog, after):
+            yield item
+
+
+_PUBLISH = """
+local seq = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local entry = seq .. ' ' .. ARGV[1]
+redis.call('RPUSH', KEYS[2], entry)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('PUBLISH', KEYS[3], entry)
+return seq
+"""
+
+
+class RedisEventBus:
+    def __init__(self, redis: Any, prefix: str = "cp:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._router = _LocalRouter()
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._script = redis.register_script(_PUBLISH)
+
+    def _keys(self, channel: str) -> list[str]:
+        p = self._prefix
+        return [f"{p}seq:{channel}", f"{p}log:{channel}", f"{p}ch:{channel}"]
+
+    async def start(self) -> None:
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await self._pubsub.psubscribe(f"{self._prefix}ch:*")
+        self._reader = asyncio.create_task(self._read())
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+
+    async def _read(self) -> None:
+        offset = len(self._prefix) + 3
+        while True:
+            try:
+                async for message in self._pubsub.listen():
+                    if message.get("type") != "pmessage":
+                        continue
+                    channel = _text(message["channel"])[offset:]
+                    seq, event = _decode(message["data"])
+                    self._router.route(channel, seq, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("redis event bus reader failed; retrying")
+                await asyncio.sleep(0.5)
+
+    async def publish(self, channel: str, event: dict[str, Any]) -> int:
+        data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        return int(
+            await self._script(keys=self._keys(channel), args=[data, REPLAY_LOG_SIZE, REPLAY_TTL_S])
+        )
+
+    async def last_seq(self, channel: str) -> int:
+        raw = await self._redis.get(self._keys(channel)[0])
+        return int(raw) if raw else 0
+
+    async def subscribe(
+        self, channel: str, after_seq: int | None = None
+    ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+        sub = _Subscriber(channel)
+        self._router.add(sub)
+        if after_seq is None:
+            after = await self.last_seq(channel)
+            backlog: list[tuple[int, dict[str, Any]]] = []
+        else:
+            after = after_seq
+            raw = await self._redis.lrange(self._keys(channel)[1], 0, -1)
+            backlog = [item for item in map(_decode, raw) if item[0] > after]
+        async for item in self._router.follow(sub, backlog, after):
+            yield item
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _decode(raw: Any) -> tuple[int, dict[str, Any]]:
+    text = _text(raw)
+    seq, _, data = text.partition(" ")
+    return int(seq), json.loads(data)

@@ -1,0 +1,275 @@
+"""Executing one turn (or one approval resume) in the background, independent of any HTTP
+request: take the session's turn lock, load the bounded history, persist the user messages
+before execution, run the engine, publish every event to `run:{id}` (and `session:{id}`),
+persist the outcome and the assistant message, and only then publish run:complete and
+run:result — so whoever sees the result can already read it back. A cancelled or failed turn
+keeps the text streamed so far as a `partial` assistant message, never a blank row.
+
+`RunManager` owns this process's running turns: launch, cancel (also from other processes
+through the `control:{run_id}` channel), and the compiled-workflow cache.
+May import: engine, expressions, providers, store, bus, services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from chat_platform.engine import CompiledWorkflow, RunState, compile_workflow, resume_run, start_run
+from chat_platform.expressions import stringify
+from chat_platform.ids import new_id, utcnow
+from chat_platform.providers import build_registry
+from chat_platform.providers.base import ChatMessage
+from chat_platform.services.history import load_history
+from chat_platform.services.runtime import Runtime
+from chat_platform.services.views import message_view
+from chat_platform.store.models import Message, Run, Session
+
+log = logging.getLogger("chat_platform.turns")
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass
+class TurnJob:
+    run_id: str
+    workflow_id: str
+    session_id: str | None
+    compiled: CompiledWorkflow
+    settings: dict[str, Any]
+    input: list[dict[str, str]]
+    variables: dict[str, Any]
+    credentials: dict[str, str]
+    resume: tuple[str, str | None] | None = None
+    state: dict[str, Any] | None = None
+
+    @property
+    def channels(self) -> list[str]:
+        return [f"run:{self.run_id}"] + ([f"session:{self.session_id}"] if self.session_id else [])
+
+
+def json_value(value: Any) -> Any:
+    """Tortoise's JSONField takes a `str` as JSON text already: encode plain strings."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else value
+
+
+def result_payload(run: Run) -> dict[str, Any]:
+    """The RunResult of a stored run (also the body of /run and of run:result)."""
+    out: dict[str, Any] = {
+        "type": "run:result",
+        "id": run.id,
+        "workflow_id": run.workflow_id,
+        "status": run.status,
+        "output": run.output,
+        "error": run.error,
+        "metadata": run.metadata or {},
+    }
+    if run.status == "pending_approval":
+        out["approval_prompt"] = run.approval_prompt
+        out["paused_at_node_id"] = run.paused_at_node_id
+    if run.error_code:
+        out["error_code"] = run.error_code
+    return out
+
+
+class RunManager:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.tasks: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._compiled: OrderedDict[tuple[str, int], CompiledWorkflow] = OrderedDict()
+
+    def compiled(self, workflow_id: str, version: int, nodes: Any, edges: Any) -> CompiledWorkflow:
+        key = (workflow_id, version)
+        wf = self._compiled.get(key)
+        if wf is None:
+            wf = self._compiled[key] = compile_workflow(nodes, edges)
+            if len(self._compiled) > 512:
+                self._compiled.popitem(last=False)
+        else:
+            self._compiled.move_to_end(key)
+        return wf
+
+    def launch(self, job: TurnJob) -> asyncio.Task[dict[str, Any]]:
+        task = asyncio.create_task(self._run(job), name=f"turn {job.run_id}")
+        self.tasks[job.run_id] = task
+        watcher = asyncio.create_task(self._watch_cancel(job.run_id, task))
+        task.add_done_callback(lambda _t: (self.tasks.pop(job.run_id, None), watcher.cancel()))
+        return task
+
+    async def _watch_cancel(self, run_id: str, task: asyncio.Task[Any]) -> None:
+        async for _seq, event in self.runtime.bus.subscribe(f"control:{run_id}"):
+            if event.get("type") == "cancel":
+                task.cancel()
+                return
+
+    async def cancel(self, run_id: str) -> None:
+        task = self.tasks.get(run_id)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(task), 10)
+            return
+        await self.runtime.bus.publish(f"control:{run_id}", {"type": "cancel"})
+
+    async def stop(self) -> None:
+        for task in list(self.tasks.values()):
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks.values()), timeout=10)
+
+    async def _run(self, job: TurnJob) -> dict[str, Any]:
+        lock = (
+            self.runtime.locks.hold(f"session:{job.session_id}")
+            if job.session_id
+            else contextlib.nullcontext()
+        )
+        async with lock:
+            return await self._execute(job)
+
+    async def _publish(self, job: TurnJob, payload: dict[str, Any]) -> None:
+        for channel in job.channels:
+            await self.runtime.bus.publish(channel, payload)
+
+    async def _execute(self, job: TurnJob) -> dict[str, Any]:
+        providers = build_registry(
+            self.runtime.http, job.credentials, timeout_s=self.runtime.settings.provider_timeout_s
+        )
+        if job.resume is None:
+            history = await load_history(job.session_id, job.settings) if job.session_id else []
+            if job.session_id:
+                await self._store_inputs(job)
+            messages = [ChatMessage(m["role"], m["content"]) for m in history + job.input]
+            engine_run = start_run(
+                job.compiled,
+                run_id=job.run_id,
+                workflow_id=job.workflow_id,
+                messages=messages,
+                variables=dict(job.variables),
+                providers=providers,
+            )
+        else:
+            state = RunState.from_json(job.state or {})
+            decision, comment = job.resume
+            engine_run = resume_run(
+                job.compiled,
+                state,
+                decision=decision,  # type: ignore[arg-type]
+                comment=comment,
+                providers=providers,
+            )
+        held: list[dict[str, Any]] = []
+        partial: dict[str, str] = {}
+        last_agent: str | None = None
+        try:
+            async for event in engine_run:
+                payload = event.payload()
+                kind = payload["type"]
+                if kind in ("run:complete", "run:result"):
+                    held.append(payload)
+                    continue
+                if kind == "node:text-delta":
+                    last_agent = payload["nodeId"]
+                    partial[last_agent] = partial.get(last_agent, "") + payload["delta"]
+                await self._publish(job, payload)
+        except asyncio.CancelledError:
+            text = partial.get(last_agent or "", "")
+            await asyncio.shield(self._finish_interrupted(job, "cancelled", "Run cancelled", text))
+            raise
+        except Exception:
+            log.exception("turn %s crashed", job.run_id)
+            text = partial.get(last_agent or "", "")
+            return await self._finish_interrupted(job, "failed", "Internal error", text)
+        outcome = engine_run.outcome
+        assert outcome is not None
+        now = utcnow()
+        await Run.filter(id=job.run_id).update(
+            status=outcome.status,
+            output=json_value(outcome.output),
+            error=outcome.error,
+            error_code=outcome.error_code,
+            metadata=outcome.metadata,
+            node_trace=outcome.node_trace,
+            state=outcome.state.to_json() if outcome.state else None,
+            approval_prompt=outcome.approval_prompt,
+            paused_at_node_id=outcome.paused_at_node_id,
+            completed_at=None if outcome.status == "pending_approval" else now,
+            updated_at=now,
+        )
+        if job.session_id:
+            if outcome.status == "completed":
+                text = stringify(outcome.output)
+                if text:
+                    await self._store_answer(job, text, "complete")
+            elif outcome.status == "failed" and partial.get(last_agent or ""):
+                await self._store_answer(job, partial[last_agent or ""], "partial")
+        for payload in held:
+            if payload["type"] == "run:result" and outcome.error_code:
+                payload["error_code"] = outcome.error_code
+            await self._publish(job, payload)
+        return held[-1] if held else {}
+
+    async def _finish_interrupted(
+        self, job: TurnJob, status: str, error: str, text: str
+    ) -> dict[str, Any]:
+        now = utcnow()
+        await Run.filter(id=job.run_id).update(
+            status=status,
+            error=error,
+            error_code="EXECUTION_FAILED" if status == "failed" else None,
+            completed_at=now,
+            updated_at=now,
+            state=None,
+        )
+        if job.session_id and text:
+            await self._store_answer(job, text, "partial")
+        run = await Run.get(id=job.run_id)
+        await self._publish(
+            job,
+            {
+                "type": "run:complete",
+                "runId": job.run_id,
+                "status": status,
+                "durationMs": (run.metadata or {}).get("durationMs", 0),
+                "error": error,
+            },
+        )
+        result = result_payload(run)
+        await self._publish(job, result)
+        return result
+
+    async def _store_inputs(self, job: TurnJob) -> None:
+        for item in job.input:
+            msg = await Message.create(
+                id=new_id("msg"),
+                session_id=job.session_id,
+                role=item["role"],
+                content=item["content"],
+                run_id=job.run_id,
+                created_at=utcnow(),
+                client_message_id=item.get("client_message_id"),
+            )
+            await self._publish_message(job, msg, item.get("client_message_id"))
+        await Session.filter(id=job.session_id).update(updated_at=utcnow())
+
+    async def _store_answer(self, job: TurnJob, text: str, status: str) -> None:
+        msg = await Message.create(
+            id=new_id("msg"),
+            session_id=job.session_id,
+            role="assistant",
+            content=text,
+            run_id=job.run_id,
+            status=status,
+            created_at=utcnow(),
+        )
+        await Session.filter(id=job.session_id).update(updated_at=utcnow())
+        await self._publish_message(job, msg, None)
+
+    async def _publish_message(self, job: TurnJob, msg: Message, client_id: str | None) -> None:
+        event: dict[str, Any] = {"type": "message.created", "message": message_view(msg)}
+        if client_id:
+            event["client_message_id"] = client_id
+        await self.runtime.bus.publish(f"session:{job.session_id}", event)
