@@ -15,5 +15,8 @@ async def start(runtime: Runtime) -> None:
 
 
 async def stop(runtime: Runtime) -> None:
+    teams = runtime.extras.get("teams")
+    if teams is not None:
+        await teams.drain()
     if runtime.runs is not None:
         await runtime.runs.stop()

@@ -11,7 +11,17 @@ from chat_platform.http.endpoints import (
     runs,
     secrets,
     sessions,
+    teams,
     workflows,
 )
 
-ENDPOINT_MODULES: list[ModuleType] = [projects, workflows, secrets, sessions, keys, audit, runs]
+ENDPOINT_MODULES: list[ModuleType] = [
+    projects,
+    workflows,
+    secrets,
+    sessions,
+    keys,
+    audit,
+    runs,
+    teams,
+]

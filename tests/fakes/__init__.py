@@ -1,0 +1,1 @@
+"""Small local servers standing in for what is outside our control."""
