@@ -48,15 +48,40 @@ def run_in_thread(coro_fn) -> None:
         pool.submit(lambda: asyncio.run(coro_fn())).result()
 
 
-_pg_migrated: list[str] = []
-
-
-def run_postgres_migrations() -> str:
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database of this test session's own (created, migrated, dropped), so two suites
+    running at once against one server never truncate each other's tables."""
     assert PG_URL
-    if not _pg_migrated:
-        run_in_thread(lambda: migrate_database(PG_URL))
-        _pg_migrated.append(PG_URL)
-    return PG_URL
+    import uuid
+
+    import asyncpg
+
+    base, _, _ = PG_URL.rpartition("/")
+    name = f"cp_test_{uuid.uuid4().hex[:10]}"
+    admin = base.replace("postgres://", "postgresql://", 1) + "/postgres"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    url = f"{base}/{name}"
+    run_in_thread(create)
+    try:
+        run_in_thread(lambda: migrate_database(url))
+        yield url
+    finally:
+        run_in_thread(drop)
 
 
 async def _truncate_postgres(url: str) -> None:
@@ -76,7 +101,9 @@ async def _truncate_postgres(url: str) -> None:
 
 
 @pytest.fixture
-async def database_url(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[str]:
     # One backend per process: tortoise caches dialect-specific SQL on the model classes, so
     # the suite runs once on SQLite and once more on PostgreSQL (scripts/test does both).
     if not PG_URL:
@@ -84,7 +111,7 @@ async def database_url(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[s
         shutil.copy(sqlite_template, path)
         yield f"sqlite://{path}"
         return
-    url = run_postgres_migrations()
+    url = request.getfixturevalue("pg_database")
     await _truncate_postgres(url)
     yield url
 
