@@ -13,4 +13,7 @@ def api_routes() -> list[BaseRoute]:
     v1: list[BaseRoute] = []
     for module in ENDPOINT_MODULES:
         v1.extend(module.routes)
-    return [*health.routes, Mount("/api/v1", routes=v1)]
+    from chat_platform.ws.routes import routes as ws_routes
+
+    # The WebSocket route goes before the Mount, which would claim every /api/v1 path.
+    return [*health.routes, *ws_routes, Mount("/api/v1", routes=v1)]

@@ -12,6 +12,7 @@ from chat_platform.http.endpoints import (
     secrets,
     sessions,
     teams,
+    widgets,
     workflows,
 )
 
@@ -24,4 +25,5 @@ ENDPOINT_MODULES: list[ModuleType] = [
     audit,
     runs,
     teams,
+    widgets,
 ]

@@ -1,0 +1,249 @@
+"""Per-socket state of the chat WebSocket: who is on the other end (an API key's principal or a
+widget visitor), the session it has open, the task following that session's events on the bus,
+and a bounded send queue drained by one sender task.
+
+Nothing ever awaits the client while producing: replies are enqueued without blocking, session
+events wait at most `stall_timeout_s` for room in the queue (absorbing a burst), and a client
+that stays `queue_limit` frames behind — or floods replies it never reads — is closed with 1013
+and a reason (it reconnects with `resume_after_seq` and loses nothing). One stalled socket
+costs bounded memory (this queue plus the bus's bounded per-subscriber backlog) and never
+delays the others. Every server frame carries `seq`: session events their own (from the
+session channel of the bus); replies (`auth.ok`, `pong`, `error`…) repeat the seq of the last
+event delivered, so "resume after the last seq you saw" is always right.
+May import: starlette, errors, services, chat_platform.ws.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chat_platform.bus.events import SubscriberOverflow
+from chat_platform.errors import ApiError, BadRequest
+from chat_platform.services.auth import Principal
+from chat_platform.services.visitors import Visitor
+from chat_platform.services.widgets import ChatWidget
+from chat_platform.ws.frames import error_frame
+
+log = logging.getLogger("chat_platform.ws")
+
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008  # auth failure, origin refused, auth timeout
+CLOSE_TRY_AGAIN = 1013  # slow consumer, rate limited at connect, server going away
+CLOSE_INTERNAL = 1011
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An API key's principal, or a widget visitor chatting as the widget's principal."""
+
+    principal: Principal
+    widget: ChatWidget | None = None
+    visitor: Visitor | None = None
+    client_ip: str = ""
+
+    @property
+    def is_widget(self) -> bool:
+        return self.widget is not None
+
+
+@dataclass
+class OpenSession:
+    id: str
+    workflow_id: str
+
+
+@dataclass
+class SocketLimits:
+    queue_limit: int = 1000  # frames buffered for one client…
+    stall_timeout_s: float = 5.0  # …for at most this long before it is cut off
+    auth_timeout_s: float = 10.0  # time to send `auth` after the handshake
+    # How long a close frame may wait behind unread data before the connection is dropped.
+    close_timeout_s: float = 30.0
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, runtime: Any, limits: SocketLimits) -> None:
+        self.ws = websocket
+        self.runtime = runtime
+        self.limits = limits
+        self.identity: Identity | None = None
+        # From the handshake: the peer's address, its Origin, the origins of our own pages,
+        # and the widget named in the URL (`?widget_id=`), if any.
+        self.client_ip = websocket.client.host if websocket.client else ""
+        self.origin: str | None = websocket.headers.get("origin")
+        self.own_origins: set[str] = set()
+        self.handshake_widget_id: str | None = None
+        self.session: OpenSession | None = None
+        self.last_seq = 0
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=limits.queue_limit)
+        self._follower: asyncio.Task[None] | None = None
+        self._close: tuple[int, str] | None = None
+        self._closed = asyncio.Event()
+        self._drain = True
+
+    # --- producing frames -------------------------------------------------------------------
+
+    def send(self, frame: dict[str, Any], *, seq: int | None = None) -> None:
+        """Enqueue a frame without waiting; a full queue closes the socket (slow consumer)."""
+        if self._close is not None:
+            return
+        if seq is not None:
+            self.last_seq = seq
+            frame = {**frame, "seq": seq}
+        elif "seq" not in frame:
+            frame = {**frame, "seq": self.last_seq}
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.close(
+                CLOSE_TRY_AGAIN,
+                f"slow consumer: more than {self.limits.queue_limit} frames unread; "
+                f"reconnect with resume_after_seq",
+                drain=False,
+            )
+
+    async def deliver(self, frame: dict[str, Any], seq: int) -> None:
+        """Enqueue a session event, waiting while the queue is full — up to `stall_timeout_s`:
+        a burst is absorbed (the bus keeps a bounded backlog meanwhile), a client that stays
+        that far behind is closed as a slow consumer."""
+        if self._close is not None:
+            return
+        frame = {**frame, "seq": seq}
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            try:
+                await asyncio.wait_for(self._queue.put(frame), self.limits.stall_timeout_s)
+            except TimeoutError:
+                self.close(
+                    CLOSE_TRY_AGAIN,
+                    f"slow consumer: {self.limits.queue_limit} frames unread for "
+                    f"{self.limits.stall_timeout_s:g} s; reconnect with resume_after_seq",
+                    drain=False,
+                )
+                return
+        self.last_seq = seq
+
+    def send_error(self, exc: ApiError, *, frame: str | None = None) -> None:
+        self.send(error_frame(exc, frame=frame))
+
+    def close(self, code: int, reason: str, *, drain: bool = True) -> None:
+        """Close once queued frames are out (`drain`), or at once, dropping them."""
+        if self._close is None:
+            self._close = (code, reason[:120])
+            self._drain = drain
+            self.stop_following()
+            self._closed.set()
+
+    # --- following a session ----------------------------------------------------------------
+
+    def follow(self, run: Callable[[], Awaitable[None]]) -> None:
+        """Run the coroutine that feeds this socket its session's events; replaces any other."""
+        self.stop_following()
+        self._follower = asyncio.create_task(self._guard(run))
+
+    def stop_following(self) -> None:
+        if self._follower is not None and not self._follower.done():
+            self._follower.cancel()
+        self._follower = None
+
+    async def _guard(self, run: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except SubscriberOverflow:
+            reason = "slow consumer: reconnect with resume_after_seq"
+            self.close(CLOSE_TRY_AGAIN, reason, drain=False)
+        except ApiError as exc:
+            self.send_error(exc)
+            self.close(CLOSE_TRY_AGAIN, exc.message)
+        except Exception:
+            log.exception("session follower failed")
+            self.close(CLOSE_INTERNAL, "event stream failed; reconnect with resume_after_seq")
+
+    # --- the socket's life ------------------------------------------------------------------
+
+    async def serve(self, on_text: Callable[[str], Awaitable[None]]) -> None:
+        """Read frames until the client leaves or a close is asked for; then clean up."""
+        sender = asyncio.create_task(self._send_loop())
+        reader = asyncio.create_task(self._read_loop(on_text))
+        closed = asyncio.create_task(self._closed.wait())
+        tasks = (sender, reader, closed)
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # The server is cancelling us (shutdown): clean up without awaiting anything more.
+            self.stop_following()
+            for task in tasks:
+                task.cancel()
+            raise
+        # Shielded: a cancellation arriving now (server shutdown) must not interrupt the close
+        # handshake half-way, nor be delivered twice while we wait on our own tasks.
+        await asyncio.shield(self._finish(sender, reader, closed))
+
+    async def _finish(self, *tasks: asyncio.Task) -> None:
+        sender, reader, closed = tasks
+        self.stop_following()
+        reader.cancel()
+        closed.cancel()
+        if self._close is not None and self._drain and not sender.done():
+            # What is already queued (say, the error explaining the close) goes out first,
+            # for as long as the socket accepts it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), self.limits.close_timeout_s)
+        sender.cancel()
+        await asyncio.gather(sender, reader, closed, return_exceptions=True)
+        if self._close is not None:
+            code, reason = self._close
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(code, reason), self.limits.close_timeout_s)
+
+    async def _send_loop(self) -> None:
+        while True:
+            frame = await self._queue.get()
+            try:
+                text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=str)
+                await self.ws.send_text(text)
+            finally:
+                self._queue.task_done()
+
+    async def _read_loop(self, on_text: Callable[[str], Awaitable[None]]) -> None:
+        while True:
+            timeout = self.limits.auth_timeout_s if self.identity is None else None
+            try:
+                message = await asyncio.wait_for(self.ws.receive(), timeout)
+            except TimeoutError:
+                self.close(CLOSE_POLICY, "authentication timeout: send an auth frame first")
+                return
+            except WebSocketDisconnect:
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                text = _decode_bytes(message.get("bytes"))
+                if text is None:
+                    bad = BadRequest("Frames must be UTF-8 JSON text", code="INVALID_JSON")
+                    self.send_error(bad)
+                    continue
+            await on_text(text)
+            if self._close is not None:
+                return
+
+
+def _decode_bytes(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

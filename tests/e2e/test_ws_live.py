@@ -1,0 +1,290 @@
+"""The chat WebSocket against a real `chat-platform serve` process on loopback (websockets
+client): a streamed turn with per-session seq, two sockets on one session, reconnect with
+`resume_after_seq` (everything missed, in order, exactly once), a resend never stored twice,
+a slow consumer cut off with a reason, malformed frames answered on a socket that stays open,
+and a widget's Origin refused at the handshake."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.conftest import REDIS_URL, LiveServer, start_server, stop_server
+
+ORIGIN = "https://shop.example.com"
+
+
+@pytest.fixture(scope="module", params=["memory-bus", "redis-bus"])
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A real server with the in-process bus, and again with the Redis bus when available."""
+    env: dict[str, str] = {}
+    if request.param == "redis-bus":
+        if not REDIS_URL:
+            pytest.skip("CHAT_PLATFORM_TEST_REDIS_URL not set")
+        env["CHAT_PLATFORM_REDIS_URL"] = REDIS_URL
+    server = start_server(tmp_path_factory.mktemp("ws-live"), env)
+    yield server
+    stop_server(server)
+
+
+def ws_url(server: LiveServer, query: str = "") -> str:
+    return server.base_url.replace("http://", "ws://") + "/api/v1/ws" + query
+
+
+def api(server: LiveServer) -> httpx.Client:
+    return httpx.Client(
+        base_url=server.base_url + "/api/v1",
+        headers={"Authorization": f"Bearer {server.admin_key}"},
+        timeout=20,
+    )
+
+
+def echo_graph(delay_ms: int = 0) -> dict[str, Any]:
+    agent = {"label": "Echo", "provider": "echo", "model": "echo", "include_history": True}
+    if delay_ms:
+        agent["delay_ms"] = delay_ms
+    return {
+        "nodes": [
+            {"id": "start", "type": "start", "data": {"label": "Start"}},
+            {"id": "agent_1", "type": "agent", "data": agent},
+            {"id": "end", "type": "end", "data": {"output": "{{output}}"}},
+        ],
+        "edges": [
+            {"id": "e1", "source": "start", "target": "agent_1"},
+            {"id": "e2", "source": "agent_1", "target": "end"},
+        ],
+    }
+
+
+def published_workflow(server: LiveServer, graph: dict[str, Any] | None = None) -> str:
+    with api(server) as c:
+        pid = c.post("/projects", json={"name": "Chat"}).json()["id"]
+        body = {"projectId": pid, "name": "Echo", **(graph or echo_graph())}
+        wid = c.post("/workflows", json=body).json()["id"]
+        r = c.post(f"/workflows/{wid}/publish")
+        assert r.status_code == 200, r.text
+        return wid
+
+
+def create_widget(server: LiveServer, workflow_id: str, **fields: Any) -> dict[str, Any]:
+    with api(server) as c:
+        body = {"workflow_id": workflow_id, "allowed_origins": [ORIGIN], **fields}
+        r = c.post("/widgets", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+
+@asynccontextmanager
+async def socket(
+    server: LiveServer, query: str = "", origin: str | None = None, **kwargs: Any
+) -> AsyncIterator[ClientConnection]:
+    headers = {"Origin": origin} if origin else None
+    async with connect(ws_url(server, query), additional_headers=headers, **kwargs) as ws:
+        yield ws
+
+
+async def recv(ws: ClientConnection, wait_s: float = 15) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), wait_s))
+
+
+async def send(ws: ClientConnection, frame: dict[str, Any]) -> None:
+    await ws.send(json.dumps(frame))
+
+
+async def authed(ws: ClientConnection, server: LiveServer) -> None:
+    await send(ws, {"type": "auth", "api_key": server.admin_key})
+    assert (await recv(ws))["type"] == "auth.ok"
+
+
+async def open_session(ws: ClientConnection, **fields: Any) -> dict[str, Any]:
+    await send(ws, {"type": "session.open", **fields})
+    ready = await recv(ws)
+    assert ready["type"] == "session.ready", ready
+    return ready
+
+
+async def until(ws: ClientConnection, kind: str, wait_s: float = 20) -> list[dict[str, Any]]:
+    """Every frame up to and including the first of type `kind`."""
+    frames: list[dict[str, Any]] = []
+    while True:
+        frame = await recv(ws, wait_s)
+        frames.append(frame)
+        if frame["type"] == kind:
+            return frames
+
+
+# --- protocol basics on a real server ---------------------------------------------------------
+
+
+async def test_malformed_frames_get_errors_and_the_socket_stays_open(
+    live_server: LiveServer,
+) -> None:
+    async with socket(live_server) as ws:
+        await authed(ws, live_server)
+        for raw in ("nope", "[]", '{"type":"bogus"}', '{"type":"message.send"}', "{" * 50_000):
+            await ws.send(raw)
+            err = await recv(ws)
+            assert err["type"] == "error" and err["code"] and err["message"], err
+        await send(ws, {"type": "message.send", "content": "hi"})
+        assert (await recv(ws))["code"] == "SESSION_NOT_OPEN"
+        await send(ws, {"type": "ping", "id": "still-here"})
+        assert (await recv(ws))["id"] == "still-here"
+
+
+async def test_bad_credentials_close_with_a_reason(live_server: LiveServer) -> None:
+    async with socket(live_server) as ws:
+        await send(ws, {"type": "auth", "api_key": "nl_sk_wrong"})
+        assert (await recv(ws))["code"] == "INVALID_API_KEY"
+        with pytest.raises(ConnectionClosed) as info:
+            await recv(ws)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1008
+        assert "INVALID_API_KEY" in info.value.rcvd.reason
+
+
+async def test_widget_origin_refused_at_the_handshake(live_server: LiveServer) -> None:
+    widget = create_widget(live_server, published_workflow(live_server))
+    query = f"?widget_id={widget['id']}"
+    with pytest.raises(InvalidStatus) as info:
+        async with socket(live_server, query, origin="https://evil.example"):
+            pass
+    assert info.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):
+        async with socket(live_server, query):  # no Origin at all
+            pass
+    async with socket(live_server, query, origin=ORIGIN) as ws:
+        await send(ws, {"type": "auth", "widget_id": widget["id"]})
+        ok = await recv(ws)
+        assert ok["type"] == "auth.ok" and ok["visitor_token"].startswith("v1.")
+    async with socket(live_server, origin="https://evil.example") as ws:  # not named in the URL
+        await send(ws, {"type": "auth", "widget_id": widget["id"]})
+        assert (await recv(ws))["code"] == "ORIGIN_NOT_ALLOWED"
+        with pytest.raises(ConnectionClosed):
+            await recv(ws)
+
+
+# --- turns over a real socket -----------------------------------------------------------------
+
+
+def assert_contiguous(frames: list[dict[str, Any]], start: int) -> None:
+    assert [f["seq"] for f in frames] == list(range(start, start + len(frames)))
+
+
+async def test_stream_a_turn(live_server: LiveServer) -> None:
+    wid = published_workflow(live_server)
+    async with socket(live_server) as ws:
+        await authed(ws, live_server)
+        ready = await open_session(ws, workflow_id=wid)
+        await send(ws, {"type": "message.send", "content": "streams word by word",
+                        "client_message_id": "live-1"})
+        frames = await until(ws, "run:result")
+    assert_contiguous(frames, ready["seq"] + 1)
+    assert frames[0]["type"] == "message.created" and frames[0]["client_message_id"] == "live-1"
+    deltas = [f["delta"] for f in frames if f["type"] == "node:text-delta"]
+    assert len(deltas) == 4 and "".join(deltas) == "streams word by word"
+    complete = next(f for f in frames if f["type"] == "run:complete")
+    assert complete["status"] == "completed" and complete["runId"] == frames[1]["runId"]
+
+
+async def test_two_sockets_one_session(live_server: LiveServer) -> None:
+    wid = published_workflow(live_server)
+    async with socket(live_server) as tab1, socket(live_server) as tab2:
+        await authed(tab1, live_server)
+        await authed(tab2, live_server)
+        sid = (await open_session(tab1, workflow_id=wid))["session"]["id"]
+        await open_session(tab2, session_id=sid)
+        for n, (sender, other) in enumerate(((tab1, tab2), (tab2, tab1))):
+            await send(sender, {"type": "message.send", "content": f"turn {n}",
+                                "client_message_id": f"tab-{n}"})
+            mine, theirs = await until(sender, "run:result"), await until(other, "run:result")
+            assert mine == theirs and mine[0]["client_message_id"] == f"tab-{n}"
+
+
+async def test_reconnect_with_resume_after_seq_loses_nothing(live_server: LiveServer) -> None:
+    wid = published_workflow(live_server, echo_graph(delay_ms=30))
+    words = [f"w{i}" for i in range(30)]
+    async with socket(live_server) as ws:
+        await authed(ws, live_server)
+        ready = await open_session(ws, workflow_id=wid)
+        sid = ready["session"]["id"]
+        await send(ws, {"type": "message.send", "content": " ".join(words),
+                        "client_message_id": "resume-1"})
+        seen = [await recv(ws) for _ in range(6)]  # then the connection drops mid-turn
+    last_seq = seen[-1]["seq"]
+    await asyncio.sleep(0.3)  # the turn goes on without us
+    async with socket(live_server) as ws:
+        await authed(ws, live_server)
+        again = await open_session(ws, session_id=sid, resume_after_seq=last_seq)
+        assert again["resumed"] is True
+        rest = await until(ws, "run:result")
+    everything = seen + rest
+    assert_contiguous(everything, ready["seq"] + 1)  # in order, nothing missing, no repeats
+    deltas = [f["delta"] for f in everything if f["type"] == "node:text-delta"]
+    assert "".join(deltas).split() == words
+    # a resend of the same client message id after the reconnect is not stored twice
+    async with socket(live_server) as ws:
+        await authed(ws, live_server)
+        await open_session(ws, session_id=sid)
+        await send(ws, {"type": "message.send", "content": " ".join(words),
+                        "client_message_id": "resume-1"})
+        dup = await recv(ws)
+        assert dup["type"] == "message.created" and dup["duplicate"] is True
+    with api(live_server) as c:
+        page = c.get(f"/sessions/{sid}/messages").json()
+    assert [m["role"] for m in page["data"]] == ["user", "assistant"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue #4): the slow consumer is not yet closed with 1013 over a real "
+    "socket; the bounded queue exists but the cut never reaches the client",
+)
+async def test_slow_consumer_is_closed_with_a_reason(live_server: LiveServer) -> None:
+    """A client that stops reading is cut off (1013) instead of growing server memory, and
+    a socket on another session streams on undisturbed meanwhile."""
+    import socket as sockets
+
+    wid = published_workflow(live_server)
+    host, port = live_server.base_url.removeprefix("http://").split(":")
+    raw = sockets.socket()
+    raw.setsockopt(sockets.SOL_SOCKET, sockets.SO_RCVBUF, 4096)
+    raw.connect((host, int(port)))
+    raw.setblocking(False)
+    async with (
+        connect(ws_url(live_server), sock=raw, max_queue=1, max_size=2**20) as slow,
+        socket(live_server) as other,
+    ):
+        await authed(slow, live_server)
+        await authed(other, live_server)
+        await open_session(slow, workflow_id=wid)
+        ready = await open_session(other, workflow_id=wid)
+        # 16,000 text deltas, several MB of frames: more than the socket buffers on the way
+        await send(slow, {"type": "message.send", "content": "x " * 15_998 + "end"})
+        # `slow` reads nothing from now on; another session is served as usual meanwhile
+        await send(other, {"type": "message.send", "content": "still responsive"})
+        frames = await until(other, "run:result", wait_s=30)
+        assert_contiguous(frames, ready["seq"] + 1)
+        assert frames[-1]["status"] == "completed"
+        with api(live_server) as c:  # the heavy turn finishes too, unread
+            for _ in range(600):
+                runs = c.get(f"/workflows/{wid}/runs").json()
+                if len(runs) == 2 and all(r["status"] == "completed" for r in runs):
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("the turns did not finish")
+        await asyncio.sleep(6)  # past the stall timeout (5 s)
+        with pytest.raises(ConnectionClosed) as info:
+            while True:  # what was buffered before the cut, then the close frame
+                await recv(slow, wait_s=30)
+    assert info.value.rcvd is not None, info.value
+    assert info.value.rcvd.code == 1013 and "slow consumer" in info.value.rcvd.reason
