@@ -66,7 +66,7 @@ class SocketLimits:
     stall_timeout_s: float = 5.0  # …for at most this long before it is cut off
     auth_timeout_s: float = 10.0  # time to send `auth` after the handshake
     # How long a close frame may wait behind unread data before the connection is dropped.
-    close_timeout_s: float = 30.0
+    close_timeout_s: float = 60.0
 
 
 class Connection:
