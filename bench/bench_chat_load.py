@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -43,6 +44,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -80,6 +87,7 @@ class Stack:
             stderr=subprocess.DEVNULL,
         )
         self.procs.append(stub)
+        self.stub = stub
         env = {
             **os.environ,
             "CHAT_PLATFORM_DATA_DIR": self.tmp.name,
@@ -161,10 +169,82 @@ class Sampler:
             await asyncio.sleep(0.1)
 
 
+class RawHttp:
+    """A minimal keep-alive HTTP/1.1 client (JSON POST, chunked SSE): httpx spent ~20 ms of
+    CPU per streamed turn on the client side, on the same two cores as the server."""
+
+    def __init__(self, host: str, port: int, key: str) -> None:
+        self.host, self.port, self.key = host, port, key
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def __aenter__(self) -> RawHttp:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.writer is not None
+        self.writer.close()
+
+    async def _request(self, path: str, body: dict) -> tuple[int, dict[str, str]]:
+        assert self.reader is not None and self.writer is not None
+        data = json.dumps(body).encode()
+        self.writer.write(
+            (
+                f"POST /api/v1{path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Authorization: Bearer {self.key}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n"
+            ).encode()
+            + data
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            if line:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+        return status, headers
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        assert self.reader is not None
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            chunk = await self.reader.readexactly(size + 2)
+            if size == 0:
+                return
+            yield chunk[:-2]
+
+    async def post_json(self, path: str, body: dict) -> dict:
+        status, headers = await self._request(path, body)
+        assert self.reader is not None
+        if "content-length" in headers:
+            raw = await self.reader.readexactly(int(headers["content-length"]))
+        else:
+            raw = b"".join([c async for c in self._chunks()])
+        if status >= 400:
+            raise RuntimeError(f"{path}: HTTP {status}: {raw[:300]!r}")
+        return json.loads(raw)
+
+    async def stream(self, path: str, body: dict) -> AsyncIterator[dict]:
+        """The JSON `data:` payloads of an SSE response, read to its end."""
+        status, headers = await self._request(path, body)
+        if status >= 400 or headers.get("transfer-encoding") != "chunked":
+            raise RuntimeError(f"{path}: HTTP {status} {headers}")
+        buf = b""
+        async for chunk in self._chunks():
+            buf += chunk
+            *events, buf = buf.split(b"\r\n\r\n" if b"\r\n\r\n" in buf else b"\n\n")
+            for event in events:
+                for line in event.splitlines():
+                    if line.startswith(b"data:"):
+                        yield json.loads(line[5:])
+
+
 async def sse_client(stack: Stack, wf: str, turns: int, ttfd: list[float], tt: list[float]) -> None:
-    h = {"Authorization": f"Bearer {stack.key}"}
-    async with httpx.AsyncClient(base_url=stack.base + "/api/v1", headers=h, timeout=60) as c:
-        session = (await c.post("/sessions", json={"workflow_id": wf})).json()["id"]
+    async with RawHttp("127.0.0.1", stack.port, stack.key) as c:
+        session = (await c.post_json("/sessions", {"workflow_id": wf}))["id"]
         for i in range(turns):
             body = {
                 "workflow_id": wf,
@@ -173,15 +253,14 @@ async def sse_client(stack: Stack, wf: str, turns: int, ttfd: list[float], tt: l
             }
             t0 = time.perf_counter()
             first = None
-            async with c.stream("POST", "/run/stream", json=body) as r:
-                async for line in r.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    event = json.loads(line[5:])
-                    if event.get("type") == "node:text-delta" and first is None:
-                        first = time.perf_counter() - t0
-                    if event.get("type") == "run:result":
-                        break
+            done = False
+            async for event in c.stream("/run/stream", body):
+                if event.get("type") == "node:text-delta" and first is None:
+                    first = time.perf_counter() - t0
+                if event.get("type") == "run:result":
+                    done = True  # keep reading to the end of the body (keep-alive)
+            if not done:
+                raise RuntimeError("stream ended without run:result")
             tt.append(time.perf_counter() - t0)
             ttfd.append(first if first is not None else float("nan"))
 
@@ -226,25 +305,60 @@ async def _expect(ws, kind: str) -> dict:
             raise RuntimeError(frame)
 
 
-async def load(stack: Stack, wf: str, transport: str, concurrency: int, turns: int) -> None:
+async def load(
+    stack: Stack, wf: str, transport: str, concurrency: int, turns: int, profile: str = ""
+) -> None:
     ttfd: list[float] = []
     tt: list[float] = []
     sampler = Sampler(stack.server.pid)
     task = asyncio.create_task(sampler.run())
     client = sse_client if transport == "sse" else ws_client
+    cpu0 = cpu_s(stack.server.pid), cpu_s(stack.stub.pid), time.process_time()
+    spy = None
+    if profile:
+        out = f"{profile}-{transport}-c{concurrency}.txt"
+        spy = subprocess.Popen(  # noqa: ASYNC220 (a profiler, started once)
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "-p",
+                str(stack.server.pid),
+                "-o",
+                out,
+                "-r",
+                "200",
+                "-f",
+                "raw",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     t0 = time.perf_counter()
     await asyncio.gather(*(client(stack, wf, turns, ttfd, tt) for _ in range(concurrency)))
     wall = time.perf_counter() - t0
+    if spy is not None:
+        spy.send_signal(2)
+        spy.wait(30)
     task.cancel()
+    n = max(1, len(tt))
+    server_ms = (cpu_s(stack.server.pid) - cpu0[0]) * 1000 / n
+    stub_ms = (cpu_s(stack.stub.pid) - cpu0[1]) * 1000 / n
+    client_ms = (time.process_time() - cpu0[2]) * 1000 / n
     ms = [x * 1000 for x in ttfd if x == x]
     tms = [x * 1000 for x in tt]
     print(
         f"{transport:>3} C={concurrency:<3} T={turns:<3} turns={len(tt):<5} "
         f"TTFD p50/p95/p99 {pct(ms, 50):6.1f}/{pct(ms, 95):6.1f}/{pct(ms, 99):6.1f} ms  "
         f"turn p50/p95/p99 {pct(tms, 50):6.1f}/{pct(tms, 95):6.1f}/{pct(tms, 99):6.1f} ms  "
-        f"{len(tt) / wall:6.1f} turns/s  server RSS peak {sampler.peak:6.1f} MB",
+        f"{len(tt) / wall:6.1f} turns/s  server RSS peak {sampler.peak:6.1f} MB  "
+        f"CPU/turn server {server_ms:.1f} stub {stub_ms:.1f} client {client_ms:.1f} ms",
         flush=True,
     )
+
+
+async def warm_up(stack: Stack, wf: str, transport: str) -> None:
+    client = sse_client if transport == "sse" else ws_client
+    await asyncio.gather(*(client(stack, wf, 5, [], []) for _ in range(2)))
 
 
 async def idle(stack: Stack, wf: str, count: int) -> None:
@@ -279,13 +393,20 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--transports", nargs="+", default=["ws", "sse"])
     parser.add_argument("--idle", type=int, default=10000, help="idle sockets (0 to skip)")
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="py-spy collapsed stacks of the server: PREFIX-<transport>-cN.txt",
+    )
     args = parser.parse_args()
     with Stack() as stack:
         wf = setup_workflow(stack)
         print(f"server pid {stack.server.pid}, idle RSS {rss_mb(stack.server.pid):.1f} MB")
+        for transport in args.transports:  # warm-up: imports, compiled workflow, connections
+            asyncio.run(warm_up(stack, wf, transport))
         for transport in args.transports:
             for c in args.concurrency:
-                asyncio.run(load(stack, wf, transport, c, args.turns))
+                asyncio.run(load(stack, wf, transport, c, args.turns, args.profile))
         if args.idle:
             asyncio.run(idle(stack, wf, args.idle))
 

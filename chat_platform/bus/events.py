@@ -38,6 +38,10 @@ class EventBus(Protocol):
         self, channel: str, after_seq: int | None = None
     ) -> AsyncIterator[tuple[int, dict[str, Any]]]: ...
 
+    def subscribe_batches(
+        self, channel: str, after_seq: int | None = None
+    ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]: ...
+
     async def last_seq(self, channel: str) -> int: ...
 
     async def start(self) -> None: ...
@@ -99,6 +103,34 @@ class _LocalRouter:
         finally:
             self.remove(sub)
 
+    async def follow_batches(
+        self, sub: _Subscriber, backlog: list[tuple[int, dict[str, Any]]], after: int
+    ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
+        """As `follow`, but each step yields everything already queued (at least one event):
+        a consumer that writes to a socket sends a burst of deltas in one write."""
+        last = after
+        try:
+            batch = [item for item in backlog if item[0] > last]
+            if batch:
+                last = batch[-1][0]
+                yield batch
+            queue = sub.queue
+            while True:
+                if sub.overflowed:
+                    raise SubscriberOverflow(f"subscriber of {sub.channel} fell behind")
+                item = await queue.get()
+                batch = [item] if item[0] > last else []
+                last = max(last, item[0])
+                while not queue.empty():
+                    item = queue.get_nowait()
+                    if item[0] > last:
+                        last = item[0]
+                        batch.append(item)
+                if batch:
+                    yield batch
+        finally:
+            self.remove(sub)
+
 
 class MemoryEventBus:
     def __init__(self, log_size: int = REPLAY_LOG_SIZE) -> None:
@@ -135,6 +167,16 @@ class MemoryEventBus:
         backlog = [item for item in self._logs.get(channel, ()) if item[0] > after]
         async for item in self._router.follow(sub, backlog, after):
             yield item
+
+    async def subscribe_batches(
+        self, channel: str, after_seq: int | None = None
+    ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
+        sub = _Subscriber(channel)
+        self._router.add(sub)
+        after = self._seq.get(channel, 0) if after_seq is None else after_seq
+        backlog = [item for item in self._logs.get(channel, ()) if item[0] > after]
+        async for batch in self._router.follow_batches(sub, backlog, after):
+            yield batch
 
 
 _PUBLISH = """
@@ -202,20 +244,33 @@ class RedisEventBus:
         raw = await self._redis.get(self._keys(channel)[0])
         return int(raw) if raw else 0
 
+    async def _open(
+        self, channel: str, after_seq: int | None
+    ) -> tuple[_Subscriber, list[tuple[int, dict[str, Any]]], int]:
+        sub = _Subscriber(channel)
+        self._router.add(sub)
+        try:
+            if after_seq is None:
+                return sub, [], await self.last_seq(channel)
+            raw = await self._redis.lrange(self._keys(channel)[1], 0, -1)
+            return sub, [item for item in map(_decode, raw) if item[0] > after_seq], after_seq
+        except BaseException:
+            self._router.remove(sub)
+            raise
+
     async def subscribe(
         self, channel: str, after_seq: int | None = None
     ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-        sub = _Subscriber(channel)
-        self._router.add(sub)
-        if after_seq is None:
-            after = await self.last_seq(channel)
-            backlog: list[tuple[int, dict[str, Any]]] = []
-        else:
-            after = after_seq
-            raw = await self._redis.lrange(self._keys(channel)[1], 0, -1)
-            backlog = [item for item in map(_decode, raw) if item[0] > after]
+        sub, backlog, after = await self._open(channel, after_seq)
         async for item in self._router.follow(sub, backlog, after):
             yield item
+
+    async def subscribe_batches(
+        self, channel: str, after_seq: int | None = None
+    ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
+        sub, backlog, after = await self._open(channel, after_seq)
+        async for batch in self._router.follow_batches(sub, backlog, after):
+            yield batch
 
 
 def _text(value: Any) -> str:

@@ -9,13 +9,16 @@ May import: starlette, sse-starlette.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import EventSourceResponse
 
 PING_SECONDS = 15
 UNNAMED = frozenset({"node:text-delta"})
+SEP = "\r\n"
+_LINE_BREAK = re.compile(r"[\r\n]")
 
 
 def sse_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -26,17 +29,27 @@ def sse_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
-async def _frames(
-    events: AsyncIterator[tuple[int, dict[str, Any]]],
-) -> AsyncIterator[ServerSentEvent]:
-    yield ServerSentEvent(comment="stream open")
-    async for seq, event in events:
-        data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-        kind = event.get("type")
-        yield ServerSentEvent(data=data, event=None if kind in UNNAMED else kind, id=str(seq))
+def encode_event(seq: int, event: dict[str, Any]) -> str:
+    """One event in the SSE wire format (`id:`, `event:` unless unnamed, one `data:` line —
+    compact JSON never contains a line break)."""
+    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    kind = event.get("type")
+    if kind in UNNAMED or not isinstance(kind, str):
+        return f"id: {seq}{SEP}data: {data}{SEP}{SEP}"
+    kind = _LINE_BREAK.sub("", kind)
+    return f"id: {seq}{SEP}event: {kind}{SEP}data: {data}{SEP}{SEP}"
+
+
+async def _frames(events: AsyncIterator[list[tuple[int, dict[str, Any]]]]) -> AsyncIterator[bytes]:
+    yield f": stream open{SEP}{SEP}".encode()
+    async for batch in events:  # everything already published goes out in one write
+        yield "".join([encode_event(seq, event) for seq, event in batch]).encode()
 
 
 def event_stream(
-    events: AsyncIterator[tuple[int, dict[str, Any]]], headers: dict[str, str] | None = None
+    events: AsyncIterator[list[tuple[int, dict[str, Any]]]], headers: dict[str, str] | None = None
 ) -> EventSourceResponse:
-    return EventSourceResponse(_frames(events), ping=PING_SECONDS, headers=sse_headers(headers))
+    """An SSE response of batches of (seq, event)."""
+    return EventSourceResponse(
+        _frames(events), ping=PING_SECONDS, headers=sse_headers(headers), sep=SEP
+    )

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
 from chat_platform.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from chat_platform.ids import iso, new_id, utcnow
+from chat_platform.store.db import cache_stamp
 from chat_platform.store.models import Account, ApiKey, Project
 
 KEY_PREFIX = "nl_sk_"
@@ -72,22 +74,51 @@ def hash_key(raw: str) -> str:
 
 _last_used_written: dict[str, float] = {}
 
+# Verified keys, by hash: (cache stamp, local generation, principal, revoked). Valid while
+# `cache_stamp()` is unchanged (on SQLite: nobody else committed — the CLI's `keys revoke`
+# included; elsewhere: at most REMOTE_CACHE_TTL_S old) and no key was revoked in this process.
+# Unknown keys are never cached (random guesses must not grow it).
+KEY_CACHE_SIZE = 10_000
+_key_cache: OrderedDict[str, tuple[tuple, int, Principal, bool]] = OrderedDict()
+_key_generation = 0
+
+
+def forget_cached_keys() -> None:
+    """Drop every cached verification (called after a revocation in this process)."""
+    global _key_generation
+    _key_generation += 1
+    _key_cache.clear()
+
 
 async def verify_api_key(raw: str | None) -> Principal:
     if not raw or not raw.startswith(KEY_PREFIX) or len(raw) > 200:
         raise Unauthorized("API key is missing or invalid")
-    key = await ApiKey.get_or_none(key_hash=hash_key(raw))
-    if key is None:
-        raise Unauthorized("API key is missing or invalid")
-    if key.revoked_at is not None:
+    digest = hash_key(raw)
+    stamp = await cache_stamp()  # before any read: a change after it shows as a new stamp
+    cached = _key_cache.get(digest)
+    if cached is not None and cached[0] == stamp and cached[1] == _key_generation:
+        _, _, principal, revoked = cached
+    else:
+        generation = _key_generation
+        key = await ApiKey.get_or_none(key_hash=digest)
+        if key is None:
+            raise Unauthorized("API key is missing or invalid")
+        principal = Principal(key.id, key.account_id, key.project_id, Role(key.role))
+        revoked = key.revoked_at is not None
+        if generation == _key_generation:
+            _key_cache[digest] = (stamp, generation, principal, revoked)
+            _key_cache.move_to_end(digest)
+            if len(_key_cache) > KEY_CACHE_SIZE:
+                _key_cache.popitem(last=False)
+    if revoked:
         raise Unauthorized("API key has been revoked", code="API_KEY_REVOKED")
     # last_used_at is written at most once a minute per key: SQLite serializes every write.
     now = utcnow()
-    last = _last_used_written.get(key.id, 0.0)
+    last = _last_used_written.get(principal.key_id, 0.0)
     if now.timestamp() - last > 60:
-        _last_used_written[key.id] = now.timestamp()
-        await ApiKey.filter(id=key.id).update(last_used_at=now)
-    return Principal(key.id, key.account_id, key.project_id, Role(key.role))
+        _last_used_written[principal.key_id] = now.timestamp()
+        await ApiKey.filter(id=principal.key_id).update(last_used_at=now)
+    return principal
 
 
 async def ensure_default_account() -> str:
@@ -150,6 +181,7 @@ async def revoke_api_key(account_id: str, key_id: str) -> dict:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         await key.save(update_fields=["revoked_at"])
+        forget_cached_keys()
     return _key_view(key)
 
 

@@ -1,11 +1,20 @@
 """Provider credentials for one run: workflow secret > project secret > server environment.
 Decrypted only in memory, only the names providers use; never logged or returned.
+
+Resolved credentials are cached per (project, workflow) in the runtime, so a chat turn does not
+read and decrypt the secrets table every time. An entry is valid while `store.db.cache_stamp()`
+is unchanged (SQLite: no other process committed; elsewhere: at most REMOTE_CACHE_TTL_S old)
+and no secret changed in this process (`forget_credentials`, called by services.secrets).
 May import: store, services.runtime.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import Any
+
 from chat_platform.services.runtime import Runtime
+from chat_platform.store.db import cache_stamp
 from chat_platform.store.models import Secret
 from chat_platform.store.sealing import secret_context
 
@@ -15,11 +24,44 @@ PROVIDER_SECRET_NAMES = (
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_BASE_URL",
 )
+CACHE_SIZE = 1024
+_generation = 0
+
+
+def forget_credentials() -> None:
+    """Invalidate every cached resolution (a secret was created or deleted)."""
+    global _generation
+    _generation += 1
+
+
+def _cache(runtime: Runtime) -> OrderedDict[tuple[str, str], tuple[Any, int, dict[str, str]]]:
+    cache = runtime.extras.get("credentials_cache")
+    if cache is None:
+        cache = runtime.extras["credentials_cache"] = OrderedDict()
+    return cache
 
 
 async def resolve_credentials(
     runtime: Runtime, *, project_id: str, workflow_id: str
 ) -> dict[str, str]:
+    key = (project_id, workflow_id)
+    cache = _cache(runtime)
+    stamp = await cache_stamp()
+    hit = cache.get(key)
+    if hit is not None and hit[0] == stamp and hit[1] == _generation:
+        cache.move_to_end(key)
+        return dict(hit[2])
+    generation = _generation
+    creds = await _load(runtime, project_id=project_id, workflow_id=workflow_id)
+    if generation == _generation:
+        cache[key] = (stamp, generation, creds)
+        cache.move_to_end(key)
+        if len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+    return dict(creds)
+
+
+async def _load(runtime: Runtime, *, project_id: str, workflow_id: str) -> dict[str, str]:
     creds = dict(runtime.settings.provider_env)
     rows = await Secret.filter(
         scope__in=[f"project:{project_id}", f"workflow:{workflow_id}"],

@@ -9,6 +9,7 @@ May import: services, store, engine (via turns), bus, errors.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -30,9 +31,15 @@ from chat_platform.services.access import get_run, get_session, get_workflow
 from chat_platform.services.auth import Permission, Principal
 from chat_platform.services.credentials import resolve_credentials
 from chat_platform.services.runtime import Runtime
-from chat_platform.services.turns import TERMINAL, RunManager, TurnJob, result_payload
+from chat_platform.services.turns import (
+    TERMINAL,
+    Published,
+    RunManager,
+    TurnJob,
+    result_payload,
+)
 from chat_platform.services.views import run_detail_view, run_view
-from chat_platform.store.models import Run, Workflow, WorkflowVersion
+from chat_platform.store.models import Run, Session, Workflow
 
 ERROR_STATUS = {"PROVIDER_ERROR": 502, "TIMEOUT": 504, "EXECUTION_FAILED": 500}
 
@@ -51,16 +58,41 @@ def _month_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-async def quota_headers(runtime: Runtime, account_id: str, *, consuming: bool) -> dict[str, str]:
-    limit = runtime.settings.monthly_run_quota
-    start, end = _month_bounds(utcnow())
-    used = await Run.filter(account_id=account_id, created_at__gte=start).count()
-    if consuming and used >= limit:
-        raise RateLimited(
-            "Monthly workflow run quota exhausted",
-            retry_after=int((end - utcnow()).total_seconds()),
-            code="QUOTA_EXCEEDED",
-        )
+QUOTA_RESYNC_S = 10.0
+
+
+class QuotaCounter:
+    """Runs per account this month, kept in memory instead of a COUNT(*) per run: counted from
+    the database once, then incremented by every run this process creates, and recounted every
+    QUOTA_RESYNC_S (and at a month boundary) so runs created by other processes, or deleted
+    with their workflow, show up within seconds. Exact for one process; across processes the
+    quota may be overshot by what the others started since the last recount."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[datetime, int, float]] = {}  # start, used, synced
+
+    async def used(self, account_id: str, start: datetime) -> int:
+        entry = self._entries.get(account_id)
+        now = time.monotonic()
+        if entry is None or entry[0] != start or now - entry[2] > QUOTA_RESYNC_S:
+            count = await Run.filter(account_id=account_id, created_at__gte=start).count()
+            entry = self._entries[account_id] = (start, count, now)
+        return entry[1]
+
+    def consumed(self, account_id: str, start: datetime) -> None:
+        entry = self._entries.get(account_id)
+        if entry is not None and entry[0] == start:
+            self._entries[account_id] = (start, entry[1] + 1, entry[2])
+
+
+def _quota(runtime: Runtime) -> QuotaCounter:
+    counter = runtime.extras.get("quota")
+    if counter is None:
+        counter = runtime.extras["quota"] = QuotaCounter()
+    return counter
+
+
+def _quota_headers(limit: int, used: int, end: datetime, *, consuming: bool) -> dict[str, str]:
     remaining = max(0, limit - used - (1 if consuming else 0))
     return {
         "X-Quota-Limit": str(limit),
@@ -69,27 +101,79 @@ async def quota_headers(runtime: Runtime, account_id: str, *, consuming: bool) -
     }
 
 
-async def _runnable_version(workflow: Workflow, version: int | None) -> WorkflowVersion:
+async def quota_headers(runtime: Runtime, account_id: str, *, consuming: bool) -> dict[str, str]:
+    limit = runtime.settings.monthly_run_quota
+    start, end = _month_bounds(utcnow())
+    used = await _quota(runtime).used(account_id, start)
+    if consuming and used >= limit:
+        raise _quota_exceeded(end)
+    return _quota_headers(limit, used, end, consuming=consuming)
+
+
+def _quota_exceeded(end: datetime) -> RateLimited:
+    return RateLimited(
+        "Monthly workflow run quota exhausted",
+        retry_after=int((end - utcnow()).total_seconds()),
+        code="QUOTA_EXCEEDED",
+    )
+
+
+def _check_runnable(workflow: Workflow) -> None:
     if not workflow.project.enabled:
         raise Forbidden("Project is disabled", code="PROJECT_DISABLED")
     if workflow.status == "paused":
         raise Conflict("Workflow is paused", code="WORKFLOW_PAUSED")
     if workflow.version == 0:
         raise NotFound("Workflow exists but is not published", code="WORKFLOW_NOT_PUBLISHED")
-    number = version or workflow.version
-    snapshot = await WorkflowVersion.get_or_none(workflow_id=workflow.id, version=number)
-    if snapshot is None:
-        raise NotFound(f"Version {number} of this workflow does not exist")
-    return snapshot
 
 
-def _compile(runtime: Runtime, snapshot: WorkflowVersion) -> Any:
+async def _target(
+    runtime: Runtime, principal: Principal, body: RunRequest
+) -> tuple[Workflow, Published, str | None]:
+    """The workflow to run (checked runnable), its published version, and the session id.
+
+    With a session, one query loads the session with its workflow and project; the errors and
+    their order are those of the general path (workflow, runnable, version, then session),
+    which handles everything but a visible session of this very workflow."""
+    if body.session_id is not None:
+        session = await Session.get_or_none(id=body.session_id).select_related("workflow__project")
+        if (
+            session is not None
+            and session.workflow_id == body.workflow_id
+            and session.workflow.project.account_id == principal.account_id
+            and principal.can_see_project(session.workflow.project_id)
+        ):
+            workflow = session.workflow
+            _check_runnable(workflow)
+            snapshot = await _published(runtime, workflow.id, body.version or workflow.version)
+            return workflow, snapshot, session.id
+    workflow = await get_workflow(principal, body.workflow_id)
+    _check_runnable(workflow)
+    snapshot = await _published(runtime, workflow.id, body.version or workflow.version)
+    if body.session_id is None:
+        return workflow, snapshot, None
+    session = await get_session(principal, body.session_id)
+    if session.workflow_id != workflow.id:
+        raise BadRequest(
+            "Session belongs to a different workflow", code="SESSION_WORKFLOW_MISMATCH"
+        )
+    return workflow, snapshot, session.id
+
+
+def _compile(runtime: Runtime, snapshot: Published) -> Any:
     try:
         return manager(runtime).compiled(
             snapshot.workflow_id, snapshot.version, snapshot.nodes, snapshot.edges
         )
     except WorkflowDefinitionError as exc:  # published before validation existed
         raise BadRequest(exc.message, code="INVALID_WORKFLOW") from None
+
+
+async def _published(runtime: Runtime, workflow_id: str, number: int) -> Published:
+    snapshot = await manager(runtime).published(workflow_id, number)
+    if snapshot is None:
+        raise NotFound(f"Version {number} of this workflow does not exist")
+    return snapshot
 
 
 async def start_run(
@@ -103,27 +187,20 @@ async def start_run(
     """Validate, store the run row, launch the turn. Returns (run, task or None when an
     idempotent retry found the original run, quota headers)."""
     principal.require(Permission.RUNS)
-    workflow = await get_workflow(principal, body.workflow_id)
-    snapshot = await _runnable_version(workflow, body.version)
-    session_id = None
-    if body.session_id is not None:
-        session = await get_session(principal, body.session_id)
-        if session.workflow_id != workflow.id:
-            raise BadRequest(
-                "Session belongs to a different workflow", code="SESSION_WORKFLOW_MISMATCH"
+    workflow, snapshot, session_id = await _target(runtime, principal, body)
+    limit = runtime.settings.monthly_run_quota
+    start, end = _month_bounds(utcnow())
+    quota = _quota(runtime)
+    used = await quota.used(principal.account_id, start)
+    if used >= limit:
+        existing = None
+        if idempotency_key:
+            existing = await Run.get_or_none(
+                api_key_id=principal.key_id, idempotency_key=idempotency_key
             )
-        session_id = session.id
-    if idempotency_key:
-        existing = await Run.get_or_none(
-            api_key_id=principal.key_id, idempotency_key=idempotency_key
-        )
-        if existing is not None:
-            return (
-                existing,
-                None,
-                await quota_headers(runtime, principal.account_id, consuming=False),
-            )
-    headers = await quota_headers(runtime, principal.account_id, consuming=True)
+        if existing is None:
+            raise _quota_exceeded(end)
+        return existing, None, _quota_headers(limit, used, end, consuming=False)
     compiled = _compile(runtime, snapshot)
     credentials = await resolve_credentials(
         runtime, project_id=workflow.project_id, workflow_id=workflow.id
@@ -131,6 +208,8 @@ async def start_run(
     inputs = [{"role": m.role, "content": m.content} for m in body.input]
     if client_message_id and inputs:
         inputs[-1]["client_message_id"] = client_message_id
+    # An idempotent retry is found by the unique (api_key_id, idempotency_key) index — no
+    # lookup before the insert.
     try:
         run = await Run.create(
             id=new_id("run"),
@@ -145,20 +224,27 @@ async def start_run(
             api_key_id=principal.key_id,
             metadata={},
         )
-    except IntegrityError:  # a concurrent retry with the same Idempotency-Key won
-        existing = await Run.get(api_key_id=principal.key_id, idempotency_key=idempotency_key)
-        return existing, None, headers
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        existing = await Run.get_or_none(
+            api_key_id=principal.key_id, idempotency_key=idempotency_key
+        )
+        if existing is None:
+            raise
+        return existing, None, _quota_headers(limit, used, end, consuming=False)
+    quota.consumed(principal.account_id, start)
     job = TurnJob(
         run_id=run.id,
         workflow_id=workflow.id,
         session_id=session_id,
         compiled=compiled,
-        settings=snapshot.settings or {},
+        settings=snapshot.settings,
         input=inputs,
         variables=dict(body.variables),
         credentials=credentials,
     )
-    return run, manager(runtime).launch(job), headers
+    return run, manager(runtime).launch(job), _quota_headers(limit, used, end, consuming=True)
 
 
 async def wait_result(runtime: Runtime, run: Run, task: asyncio.Task | None) -> dict[str, Any]:
@@ -210,9 +296,7 @@ async def decide(
         fresh = await Run.get(id=run.id)
         raise Conflict(f"Run is not pending approval (status: {fresh.status})")
     try:
-        snapshot = await WorkflowVersion.get(
-            workflow_id=run.workflow_id, version=run.workflow_version
-        )
+        snapshot = await _published(runtime, run.workflow_id, run.workflow_version)
         compiled = _compile(runtime, snapshot)
         credentials = await resolve_credentials(
             runtime, project_id=run.workflow.project_id, workflow_id=run.workflow_id
@@ -225,7 +309,7 @@ async def decide(
         workflow_id=run.workflow_id,
         session_id=run.session_id,
         compiled=compiled,
-        settings=snapshot.settings or {},
+        settings=snapshot.settings,
         input=[],
         variables={},
         credentials=credentials,
@@ -291,6 +375,45 @@ async def follow_events(
     async for seq, event in runtime.bus.subscribe(channel, after):
         yield seq, event
         if event.get("type") == "run:result":
+            return
+
+
+EventBatch = list[tuple[int, dict[str, Any]]]
+
+
+def _until_result(batch: EventBatch) -> tuple[EventBatch, bool]:
+    """The batch cut after run:result (if it holds one), and whether it did."""
+    for i, (_seq, event) in enumerate(batch):
+        if event.get("type") == "run:result":
+            return batch[: i + 1], True
+    return batch, False
+
+
+async def follow_event_batches(
+    runtime: Runtime, principal: Principal, run_id: str, after: int
+) -> AsyncIterator[EventBatch]:
+    """`follow_events` in batches: each step brings every event already published (a burst of
+    text deltas goes out in one write)."""
+    run = await get_run(principal, run_id)
+    channel = f"run:{run.id}"
+    last = await runtime.bus.last_seq(channel)
+    if run.status in TERMINAL or run.status == "pending_approval":
+        if last <= after:
+            yield [(max(after, last) + 1, result_payload(run))]
+            return
+    async for batch in runtime.bus.subscribe_batches(channel, after):
+        batch, done = _until_result(batch)
+        yield batch
+        if done:
+            return
+
+
+async def stream_event_batches(runtime: Runtime, run_id: str) -> AsyncIterator[EventBatch]:
+    """`stream_events` in batches."""
+    async for batch in runtime.bus.subscribe_batches(f"run:{run_id}", 0):
+        batch, done = _until_result(batch)
+        yield batch
+        if done:
             return
 
 

@@ -21,6 +21,7 @@ from chat_platform.services import audit
 from chat_platform.services.access import get_project, get_workflow
 from chat_platform.services.audit import AuditAction
 from chat_platform.services.auth import Permission, Principal
+from chat_platform.services.credentials import forget_credentials
 from chat_platform.services.views import secret_view
 from chat_platform.store.models import Secret
 from chat_platform.store.sealing import Sealer, secret_context
@@ -92,6 +93,7 @@ async def create_secret(
         except IntegrityError:  # a concurrent create of the same name won the race
             raise Conflict(f"A secret named '{body.name}' already exists in this scope") from None
         await audit.record(principal, AuditAction.SECRET_CREATE, secret.id, using=conn)
+    forget_credentials()
     return {"id": secret.id, "name": secret.name}
 
 
@@ -101,3 +103,4 @@ async def delete_secret(principal: Principal, scope: Scope, secret_id: str) -> N
         if not deleted:
             raise NotFound("Secret does not exist")
         await audit.record(principal, AuditAction.SECRET_DELETE, secret_id, using=conn)
+    forget_credentials()

@@ -28,7 +28,7 @@ from chat_platform.providers.base import ChatMessage
 from chat_platform.services.history import load_history
 from chat_platform.services.runtime import Runtime
 from chat_platform.services.views import message_view
-from chat_platform.store.models import Message, Run, Session
+from chat_platform.store.models import Message, Run, Session, WorkflowVersion
 
 log = logging.getLogger("chat_platform.turns")
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -50,6 +50,17 @@ class TurnJob:
     @property
     def channels(self) -> list[str]:
         return [f"run:{self.run_id}"] + ([f"session:{self.session_id}"] if self.session_id else [])
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published version's snapshot (rows are insert-only: cached without invalidation)."""
+
+    workflow_id: str
+    version: int
+    nodes: Any
+    edges: Any
+    settings: dict[str, Any]
 
 
 def json_value(value: Any) -> Any:
@@ -81,6 +92,26 @@ class RunManager:
         self.runtime = runtime
         self.tasks: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self._compiled: OrderedDict[tuple[str, int], CompiledWorkflow] = OrderedDict()
+        self._published: OrderedDict[tuple[str, int], Published] = OrderedDict()
+
+    async def published(self, workflow_id: str, version: int) -> Published | None:
+        """Version `version` of a workflow (None if it does not exist). A version row never
+        changes once published (rollback publishes a copy as a new version), so it is cached
+        for good; the workflow's own state (paused, disabled, deleted) is checked by the caller
+        on every run."""
+        key = (workflow_id, version)
+        snapshot = self._published.get(key)
+        if snapshot is not None:
+            self._published.move_to_end(key)
+            return snapshot
+        row = await WorkflowVersion.get_or_none(workflow_id=workflow_id, version=version)
+        if row is None:
+            return None
+        snapshot = Published(workflow_id, row.version, row.nodes, row.edges, row.settings or {})
+        self._published[key] = snapshot
+        if len(self._published) > 512:
+            self._published.popitem(last=False)
+        return snapshot
 
     def compiled(self, workflow_id: str, version: int, nodes: Any, edges: Any) -> CompiledWorkflow:
         key = (workflow_id, version)
@@ -206,6 +237,7 @@ class RunManager:
                     await self._store_answer(job, text, "complete")
             elif outcome.status == "failed" and partial.get(last_agent or ""):
                 await self._store_answer(job, partial[last_agent or ""], "partial")
+            await self._touch_session(job)
         for payload in held:
             if payload["type"] == "run:result" and outcome.error_code:
                 payload["error_code"] = outcome.error_code
@@ -224,8 +256,10 @@ class RunManager:
             updated_at=now,
             state=None,
         )
-        if job.session_id and text:
-            await self._store_answer(job, text, "partial")
+        if job.session_id:
+            if text:
+                await self._store_answer(job, text, "partial")
+            await self._touch_session(job)
         run = await Run.get(id=job.run_id)
         await self._publish(
             job,
@@ -253,7 +287,6 @@ class RunManager:
                 client_message_id=item.get("client_message_id"),
             )
             await self._publish_message(job, msg, item.get("client_message_id"))
-        await Session.filter(id=job.session_id).update(updated_at=utcnow())
 
     async def _store_answer(self, job: TurnJob, text: str, status: str) -> None:
         msg = await Message.create(
@@ -265,8 +298,11 @@ class RunManager:
             status=status,
             created_at=utcnow(),
         )
-        await Session.filter(id=job.session_id).update(updated_at=utcnow())
         await self._publish_message(job, msg, None)
+
+    async def _touch_session(self, job: TurnJob) -> None:
+        """Once per turn, at its end (the user's and the assistant's messages are stored)."""
+        await Session.filter(id=job.session_id).update(updated_at=utcnow())
 
     async def _publish_message(self, job: TurnJob, msg: Message, client_id: str | None) -> None:
         event: dict[str, Any] = {"type": "message.created", "message": message_view(msg)}

@@ -50,8 +50,11 @@ async def run_stream(request: Request) -> Response:
     body = await parse_body(request, RunRequest)
     runtime = request.app.state.runtime
     key = runs.idempotency_key(request.headers.get("idempotency-key"))
-    run, _task, quota = await runs.start_run(runtime, principal, body, idempotency_key=key)
-    events = runs.follow_events(runtime, principal, run.id, 0)
+    run, task, quota = await runs.start_run(runtime, principal, body, idempotency_key=key)
+    if task is not None:  # just launched: follow it from its first event, no re-read
+        events = runs.stream_event_batches(runtime, run.id)
+    else:  # an idempotent retry: the original run, live or finished
+        events = runs.follow_event_batches(runtime, principal, run.id, 0)
     return event_stream(events, _run_headers(run.id, quota))
 
 
@@ -90,7 +93,7 @@ async def events(request: Request) -> Response:
         raise BadRequest("Last-Event-ID / after must be >= 0")
     runtime = request.app.state.runtime
     run_id = request.path_params["run_id"]
-    stream = runs.follow_events(runtime, principal, run_id, after)
+    stream = runs.follow_event_batches(runtime, principal, run_id, after)
     first = await anext(stream)  # access errors surface as JSON, not inside the stream
 
     async def chained():
