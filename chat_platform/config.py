@@ -40,6 +40,12 @@ class Settings:
     provider_env: dict[str, str] = field(default_factory=dict)
     provider_timeout_s: float = 60.0
     db_pool_size: int = 10
+    # Chat sockets: frames buffered for one slow client before it is cut off (1013).
+    ws_queue_limit: int = 1000
+    # Public widgets, per minute: connections per IP, messages per visitor and per IP.
+    widget_connects_per_ip: int = 60
+    widget_messages_per_visitor: int = 20
+    widget_messages_per_ip: int = 120
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -68,6 +74,12 @@ class Settings:
             public_url=env.get("CHAT_PLATFORM_PUBLIC_URL") or None,
             provider_env=provider_env,
             db_pool_size=_int_env(env, "CHAT_PLATFORM_DB_POOL_SIZE", 10),
+            ws_queue_limit=_int_env(env, "CHAT_PLATFORM_WS_QUEUE_LIMIT", 1000),
+            widget_connects_per_ip=_int_env(env, "CHAT_PLATFORM_WIDGET_CONNECTS_PER_IP", 60),
+            widget_messages_per_visitor=_int_env(
+                env, "CHAT_PLATFORM_WIDGET_MESSAGES_PER_VISITOR", 20
+            ),
+            widget_messages_per_ip=_int_env(env, "CHAT_PLATFORM_WIDGET_MESSAGES_PER_IP", 120),
         )
 
     def resolved(self) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount
 
+from chat_platform.http import pages
 from chat_platform.http.endpoints import health
 
 
@@ -16,4 +17,4 @@ def api_routes() -> list[BaseRoute]:
     from chat_platform.ws.routes import routes as ws_routes
 
     # The WebSocket route goes before the Mount, which would claim every /api/v1 path.
-    return [*health.routes, *ws_routes, Mount("/api/v1", routes=v1)]
+    return [*health.routes, *pages.routes, *ws_routes, Mount("/api/v1", routes=v1)]

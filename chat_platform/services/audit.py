@@ -25,9 +25,23 @@ class AuditAction(StrEnum):
     SECRET_READ = "secret.read"
     SECRET_CREATE = "secret.create"
     SECRET_DELETE = "secret.delete"
+    # Beyond the spec's table: the channels we add, recorded the same way.
+    WIDGET_CREATE = "widget.create"
+    WIDGET_UPDATE = "widget.update"
+    WIDGET_ROTATE_SECRET = "widget.rotate_secret"
+    WIDGET_DELETE = "widget.delete"
+    TEAMS_INTEGRATION_CREATE = "teams_integration.create"
+    TEAMS_INTEGRATION_UPDATE = "teams_integration.update"
+    TEAMS_INTEGRATION_DELETE = "teams_integration.delete"
 
 
-_RESOURCE_TYPES = {"workflow": "Workflow", "project": "Project", "secret": "Secret"}
+_RESOURCE_TYPES = {
+    "workflow": "Workflow",
+    "project": "Project",
+    "secret": "Secret",
+    "widget": "Widget",
+    "teams_integration": "TeamsIntegration",
+}
 
 
 async def record(

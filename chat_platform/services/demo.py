@@ -1,5 +1,6 @@
 """The ready-made demo: on `serve`, a "Demo" project with a published "Demo assistant"
-workflow (created once), and a banner on stderr saying how to talk to it. The provider is
+workflow and a chat widget for it (created once), and a banner on stderr saying how to talk to
+it: a link to the hosted chat page and a curl. The provider is
 `echo` (offline) unless OPENAI_API_KEY/OPENAI_BASE_URL or ANTHROPIC_API_KEY is set.
 May import: store, services.
 """
@@ -11,7 +12,10 @@ import sys
 from chat_platform.config import Settings
 from chat_platform.ids import new_id
 from chat_platform.services.auth import ensure_default_account
-from chat_platform.store.models import Project, Workflow, WorkflowVersion
+from chat_platform.services.visitors import new_signing_secret
+from chat_platform.services.widgets import secret_context
+from chat_platform.store.models import Project, Widget, Workflow, WorkflowVersion
+from chat_platform.store.sealing import Sealer
 
 DEMO_PROJECT = "Demo"
 DEMO_WORKFLOW = "Demo assistant"
@@ -72,12 +76,34 @@ async def ensure_demo(settings: Settings) -> str:
     return workflow.id
 
 
+async def ensure_demo_widget(settings: Settings, workflow_id: str) -> str:
+    """The demo's widget. No allowed origins: only our own hosted page may use it, so a server
+    started for a try-out does not offer its provider credits to every website."""
+    widget = await Widget.get_or_none(workflow_id=workflow_id).order_by("created_at")
+    if widget is None:
+        widget_id = new_id("wgt")
+        sealer = Sealer(settings.secret_key)
+        widget = await Widget.create(
+            id=widget_id,
+            workflow_id=workflow_id,
+            account_id=await ensure_default_account(),
+            allowed_origins=[],
+            title=DEMO_WORKFLOW,
+            greeting="Hi! I'm the demo assistant. Ask me anything.",
+            starter_prompts=["What can you do?", "Tell me a joke"],
+            signing_secret=sealer.seal(new_signing_secret(), context=secret_context(widget_id)),
+        )
+    return widget.id
+
+
 async def announce_demo(settings: Settings, host: str, port: int) -> None:
     workflow_id = await ensure_demo(settings)
+    widget_id = await ensure_demo_widget(settings, workflow_id)
     base = f"http://{host}:{port}"
     print(
         f"""
 chat-platform on {base}  (data: {settings.data_dir}, provider: {demo_agent(settings)["provider"]})
+Chat with the demo in a browser: {base}/chat/{widget_id}
 Demo workflow: {workflow_id}
   KEY=$(.venv/bin/chat-platform keys create --role admin)
   curl -s -X POST {base}/api/v1/run -H "Authorization: Bearer $KEY" \\

@@ -11,12 +11,13 @@ from typing import Any
 
 from tortoise.queryset import QuerySet
 
-from chat_platform.ids import new_id
+from chat_platform.errors import NotFound
+from chat_platform.ids import new_id, utcnow
 from chat_platform.schemas.sessions import SessionCreate
 from chat_platform.services.access import get_session, get_workflow
 from chat_platform.services.auth import Permission, Principal
 from chat_platform.services.views import message_view, session_view
-from chat_platform.store.models import Message, Session
+from chat_platform.store.models import Message, Run, Session
 
 
 async def _page(query: QuerySet, view: Any, *, limit: int, offset: int) -> dict[str, Any]:
@@ -64,3 +65,37 @@ async def list_messages(
     session = await get_session(principal, session_id)
     query = Message.filter(session_id=session.id).order_by("created_at", "id")
     return await _page(query, message_view, limit=limit, offset=offset)
+
+
+async def active_runs(session_id: str) -> list[dict[str, Any]]:
+    """The session's unfinished turns (running, or paused at an approval), oldest first, so a
+    reopened chat can show its typing indicator or approval buttons again."""
+    rows = (
+        await Run.filter(session_id=session_id, status__in=("running", "pending_approval"))
+        .order_by("created_at")
+        .values("id", "status", "approval_prompt", "paused_at_node_id")
+    )
+    return [
+        {
+            "run_id": r["id"],
+            "status": r["status"],
+            "approval_prompt": r["approval_prompt"],
+            "paused_at_node_id": r["paused_at_node_id"],
+        }
+        for r in rows
+    ]
+
+
+async def rate_message(
+    session_id: str, message_id: str, *, rating: str | None, comment: str | None
+) -> dict[str, Any]:
+    """Record (or withdraw, rating None) a chat user's rating of an answer of their session."""
+    message = await Message.get_or_none(id=message_id, session_id=session_id, role="assistant")
+    if message is None:
+        raise NotFound("Message does not exist", code="MESSAGE_NOT_FOUND")
+    await Message.filter(id=message.id).update(
+        feedback=rating,
+        feedback_comment=comment if rating else None,
+        feedback_at=utcnow() if rating else None,
+    )
+    return {"id": message.id}

@@ -17,10 +17,11 @@ from tortoise.exceptions import IntegrityError
 
 from chat_platform.errors import NotFound
 from chat_platform.ids import iso, new_id, utcnow
+from chat_platform.services import audit
 from chat_platform.services.access import get_workflow
+from chat_platform.services.audit import AuditAction
 from chat_platform.services.auth import Principal
 from chat_platform.store.models import (
-    AuditLog,
     Project,
     Session,
     TeamsActivity,
@@ -106,17 +107,6 @@ async def _get(principal: Principal, integration_id: str) -> TeamsIntegration:
     return row
 
 
-async def _audit(principal: Principal, action: str, integration_id: str) -> None:
-    await AuditLog.create(
-        id=new_id("aud"),
-        account_id=principal.account_id,
-        actor_key_id=principal.key_id,
-        action=action,
-        resource_type="TeamsIntegration",
-        resource_id=integration_id,
-    )
-
-
 async def create_teams_integration(
     principal: Principal, body: TeamsIntegrationCreate, sealer: Sealer, base_url: str
 ) -> dict[str, Any]:
@@ -134,7 +124,7 @@ async def create_teams_integration(
         token_endpoint=body.token_endpoint or default_token_endpoint(body.tenant_id),
         per_user_sessions=bool(body.per_user_sessions),
     )
-    await _audit(principal, "teams_integration.create", row.id)
+    await audit.record(principal, AuditAction.TEAMS_INTEGRATION_CREATE, row.id)
     return teams_view(row, base_url)
 
 
@@ -188,7 +178,7 @@ async def update_teams_integration(
     if body.per_user_sessions is not None:
         row.per_user_sessions = body.per_user_sessions
     await row.save()
-    await _audit(principal, "teams_integration.update", row.id)
+    await audit.record(principal, AuditAction.TEAMS_INTEGRATION_UPDATE, row.id)
     return teams_view(row, base_url)
 
 
@@ -196,7 +186,7 @@ async def delete_teams_integration(principal: Principal, integration_id: str) ->
     row = await _get(principal, integration_id)
     await row.delete()
     await TeamsActivity.filter(integration_id=row.id).delete()
-    await _audit(principal, "teams_integration.delete", row.id)
+    await audit.record(principal, AuditAction.TEAMS_INTEGRATION_DELETE, row.id)
 
 
 # --- what the messaging endpoint needs ------------------------------------------------------

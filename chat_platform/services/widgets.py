@@ -11,27 +11,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chat_platform.errors import NotFound, RateLimited
+from chat_platform.errors import BadRequest, NotFound, RateLimited
 from chat_platform.ids import iso, new_id
 from chat_platform.schemas.widgets import WidgetCreate, WidgetUpdate
+from chat_platform.services import audit
 from chat_platform.services.access import get_workflow
+from chat_platform.services.audit import AuditAction
 from chat_platform.services.auth import Permission, Principal, Role
 from chat_platform.services.views import session_view
 from chat_platform.services.visitors import Visitor, new_signing_secret
-from chat_platform.store.models import AuditLog, Session, Widget
+from chat_platform.store.models import Message, Session, Widget
 from chat_platform.store.sealing import Sealer
 
 
 @dataclass(frozen=True)
 class WidgetLimits:
-    """Requests per minute. Overridable per process via `runtime.extras["widget_limits"]`."""
+    """Requests per minute (settings `CHAT_PLATFORM_WIDGET_*`; tests may override them through
+    `runtime.extras["widget_limits"]`)."""
 
     connects_per_ip: int = 60
     messages_per_visitor: int = 20
     messages_per_ip: int = 120
-
-
-DEFAULT_LIMITS = WidgetLimits()
 
 
 @dataclass(frozen=True)
@@ -96,17 +96,6 @@ async def _get(principal: Principal, widget_id: str) -> Widget:
     return row
 
 
-async def _audit(principal: Principal, action: str, widget_id: str) -> None:
-    await AuditLog.create(
-        id=new_id("aud"),
-        account_id=principal.account_id,
-        actor_key_id=principal.key_id,
-        action=action,
-        resource_type="Widget",
-        resource_id=widget_id,
-    )
-
-
 async def create_widget(principal: Principal, sealer: Sealer, body: WidgetCreate) -> dict[str, Any]:
     """The new widget's view plus `signing_secret` — the only time it is shown."""
     principal.require(Permission.WORKFLOWS_WRITE)
@@ -121,7 +110,7 @@ async def create_widget(principal: Principal, sealer: Sealer, body: WidgetCreate
         signing_secret=sealer.seal(secret, context=secret_context(widget_id)),
         **fields,
     )
-    await _audit(principal, "widget.create", widget_id)
+    await audit.record(principal, AuditAction.WIDGET_CREATE, widget_id)
     return {**widget_view(row), "signing_secret": secret}
 
 
@@ -146,6 +135,43 @@ async def list_widgets(
     }
 
 
+def feedback_view(m: Message) -> dict[str, Any]:
+    return {
+        "message_id": m.id,
+        "session_id": m.session_id,
+        "run_id": m.run_id,
+        "rating": m.feedback,
+        "comment": m.feedback_comment,
+        "content": m.content,
+        "rated_at": iso(m.feedback_at),
+    }
+
+
+async def list_feedback(
+    principal: Principal, widget_id: str, *, rating: str | None, limit: int, offset: int
+) -> dict[str, Any]:
+    """Ratings visitors gave the widget's answers, newest first."""
+    widget = await _get(principal, widget_id)
+    if rating not in (None, "up", "down"):
+        raise BadRequest("rating must be up or down")
+    query = Message.filter(
+        session__owner_key__startswith=f"visitor:{widget.id}:", feedback__isnull=False
+    )
+    if rating:
+        query = query.filter(feedback=rating)
+    total = await query.count()
+    rows = await query.order_by("-feedback_at", "id").offset(offset).limit(limit)
+    return {
+        "data": [feedback_view(m) for m in rows],
+        "pagination": {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "has_more": offset + len(rows) < total,
+        },
+    }
+
+
 async def get_widget(principal: Principal, widget_id: str) -> dict[str, Any]:
     return widget_view(await _get(principal, widget_id))
 
@@ -159,7 +185,7 @@ async def update_widget(principal: Principal, widget_id: str, body: WidgetUpdate
     if changes:
         row.update_from_dict(changes)
         await row.save()
-        await _audit(principal, "widget.update", widget_id)
+        await audit.record(principal, AuditAction.WIDGET_UPDATE, widget_id)
     return widget_view(row)
 
 
@@ -172,7 +198,7 @@ async def rotate_signing_secret(
     secret = new_signing_secret()
     row.signing_secret = sealer.seal(secret, context=secret_context(widget_id))
     await row.save(update_fields=["signing_secret", "updated_at"])
-    await _audit(principal, "widget.rotate_secret", widget_id)
+    await audit.record(principal, AuditAction.WIDGET_ROTATE_SECRET, widget_id)
     return {**widget_view(row), "signing_secret": secret}
 
 
@@ -180,7 +206,7 @@ async def delete_widget(principal: Principal, widget_id: str) -> None:
     principal.require(Permission.WORKFLOWS_WRITE)
     row = await _get(principal, widget_id)
     await Widget.filter(id=row.id).delete()
-    await _audit(principal, "widget.delete", widget_id)
+    await audit.record(principal, AuditAction.WIDGET_DELETE, widget_id)
 
 
 # --- the chat side ----------------------------------------------------------------------------
@@ -202,6 +228,14 @@ async def load_chat_widget(sealer: Sealer, widget_id: str) -> ChatWidget:
         signing_secret=sealer.open(row.signing_secret, context=secret_context(row.id)),
         public=public_widget_view(row),
     )
+
+
+async def find_public_widget(widget_id: str) -> dict[str, Any] | None:
+    """The public look of a widget (for the hosted page), or None."""
+    if not widget_id.startswith("wgt_") or len(widget_id) > 64:
+        return None
+    row = await Widget.get_or_none(id=widget_id)
+    return public_widget_view(row) if row is not None else None
 
 
 def origin_allowed(allowed: list[str], origin: str | None, own_origins: set[str]) -> bool:

@@ -101,6 +101,10 @@ class Message(Model):
     # complete | partial (an interrupted answer, kept and marked, never a blank row)
     status = fields.CharField(max_length=16, default="complete")
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    # A chat user's rating of an answer (widget feedback buttons): up | down | null
+    feedback = fields.CharField(max_length=8, null=True)
+    feedback_comment = fields.TextField(null=True)
+    feedback_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "messages"

@@ -3,7 +3,8 @@
 server frames that are not bus events (`auth.ok`, `session.ready`, `pong`, `error`).
 
 Names and fields follow the DESIGN table; extensions are additive (`new` on `session.open`,
-`id` echoed by `pong`, `frame` on `error`, `widget` on `auth.ok`).
+`id` echoed by `pong`, `frame` on `error`, `widget` on `auth.ok`, `active_runs` on
+`session.ready`, the `feedback` frame answered by `feedback.ok`).
 May import: pydantic, errors, chat_platform.schemas.
 """
 
@@ -54,6 +55,16 @@ class ApprovalRespondFrame(StrictModel):
     comment: str | None = Field(default=None, max_length=4000)
 
 
+class FeedbackFrame(StrictModel):
+    """Extension: a rating of an assistant answer (the widget's feedback buttons); `rating`
+    null withdraws it."""
+
+    type: Literal["feedback"]
+    message_id: str = Field(min_length=1, max_length=64)
+    rating: Literal["up", "down"] | None
+    comment: str | None = Field(default=None, max_length=2000)
+
+
 class PingFrame(StrictModel):
     type: Literal["ping"]
     id: str | int | None = None
@@ -65,6 +76,7 @@ ClientFrame = (
     | MessageSendFrame
     | RunCancelFrame
     | ApprovalRespondFrame
+    | FeedbackFrame
     | PingFrame
 )
 FRAME_MODELS: dict[str, type[StrictModel]] = {
@@ -73,6 +85,7 @@ FRAME_MODELS: dict[str, type[StrictModel]] = {
     "message.send": MessageSendFrame,
     "run.cancel": RunCancelFrame,
     "approval.respond": ApprovalRespondFrame,
+    "feedback": FeedbackFrame,
     "ping": PingFrame,
 }
 

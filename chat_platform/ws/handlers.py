@@ -24,6 +24,7 @@ from chat_platform.ws.frames import (
     ApprovalRespondFrame,
     AuthFrame,
     ClientFrame,
+    FeedbackFrame,
     MessageSendFrame,
     PingFrame,
     RunCancelFrame,
@@ -44,7 +45,12 @@ class Fatal(ApiError):
 
 
 def _limits(conn: Connection) -> widgets.WidgetLimits:
-    return conn.runtime.extras.get("widget_limits", widgets.DEFAULT_LIMITS)
+    settings = conn.runtime.settings
+    return conn.runtime.extras.get("widget_limits") or widgets.WidgetLimits(
+        connects_per_ip=settings.widget_connects_per_ip,
+        messages_per_visitor=settings.widget_messages_per_visitor,
+        messages_per_ip=settings.widget_messages_per_ip,
+    )
 
 
 def _identity(conn: Connection) -> Identity:
@@ -172,6 +178,7 @@ async def on_session_open(conn: Connection, frame: SessionOpenFrame) -> None:
             "messages": messages,
             "seq": latest,
             "resumed": resumed,
+            "active_runs": await sessions.active_runs(session["id"]),
         }
     )
 
@@ -246,9 +253,10 @@ async def on_run_cancel(conn: Connection, frame: RunCancelFrame) -> None:
 async def on_approval_respond(conn: Connection, frame: ApprovalRespondFrame) -> None:
     identity = _identity(conn)
     session = _session(conn)
-    if identity.widget is not None:
-        raise Forbidden("Approvals are decided by an operator, not from a widget")
-    identity.principal.require(Permission.RUNS)
+    # A widget visitor decides the approvals of their own conversation ("Book this flight?");
+    # `respond_approval` refuses a run of any other session.
+    if identity.widget is None:
+        identity.principal.require(Permission.RUNS)
     await bridge.respond_approval(
         conn.runtime,
         identity.principal,
@@ -257,6 +265,15 @@ async def on_approval_respond(conn: Connection, frame: ApprovalRespondFrame) -> 
         decision=frame.decision,
         comment=frame.comment,
     )
+
+
+async def on_feedback(conn: Connection, frame: FeedbackFrame) -> None:
+    _identity(conn)
+    session = _session(conn)
+    message = await sessions.rate_message(
+        session.id, frame.message_id, rating=frame.rating, comment=frame.comment
+    )
+    conn.send({"type": "feedback.ok", "message_id": message["id"], "rating": frame.rating})
 
 
 async def on_ping(conn: Connection, frame: PingFrame) -> None:
@@ -269,6 +286,7 @@ HANDLERS: dict[type, Callable[[Connection, Any], Awaitable[None]]] = {
     MessageSendFrame: on_message_send,
     RunCancelFrame: on_run_cancel,
     ApprovalRespondFrame: on_approval_respond,
+    FeedbackFrame: on_feedback,
     PingFrame: on_ping,
 }
 

@@ -74,3 +74,49 @@ def test_revoked_key_is_refused_by_a_running_server(tmp_path: Path) -> None:
         assert missing.json()["error"]["code"] == "INVALID_API_KEY"
     finally:
         stop_server(server)
+
+
+def serve_banner(data_dir: Path) -> str:
+    """What `serve` prints on stderr before it starts answering (then it is stopped)."""
+    from tests.conftest import free_port
+
+    env = {**os.environ, "CHAT_PLATFORM_DATA_DIR": str(data_dir)}
+    env.pop("CHAT_PLATFORM_DATABASE_URL", None)
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY"):
+        env.pop(name, None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chat_platform.cli", "serve", "--port", str(free_port())],
+        env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("Demo workflow:"):
+                break
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return "".join(lines)
+
+
+def test_serve_creates_a_demo_with_a_hosted_chat_link_once(tmp_path: Path) -> None:
+    first = serve_banner(tmp_path)
+    link = next(w for w in first.split() if "/chat/wgt_" in w)
+    again = serve_banner(tmp_path)
+    assert link.rsplit("/", 1)[1] in again  # the same widget, not a second one
+    server = start_server(tmp_path)
+    try:
+        widget_id = link.rsplit("/", 1)[1]
+        page = httpx.get(f"{server.base_url}/chat/{widget_id}")
+        assert page.status_code == 200 and 'data-mode="page"' in page.text
+        widgets = httpx.get(
+            f"{server.base_url}/api/v1/widgets",
+            headers={"Authorization": f"Bearer {server.admin_key}"},
+        ).json()["data"]
+        assert [(w["id"], w["title"], w["allowed_origins"]) for w in widgets] == [
+            (widget_id, "Demo assistant", [])
+        ]
+    finally:
+        stop_server(server)

@@ -7,6 +7,7 @@ resend de-duplication, resume after a seq, cancel, approvals refused to widgets,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import warnings
@@ -51,9 +52,9 @@ class Chat:
         headers = {"origin": origin} if origin else {}
         return self.client.websocket_connect(path, headers=headers)
 
-    def widget(self, **fields: Any) -> dict[str, Any]:
+    def widget(self, graph: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
         key = self.call(make_key, "admin")
-        wf = self.call(published_workflow)
+        wf = self.call(published_workflow, **({"graph": graph} if graph else {}))
         body = {"workflow_id": wf, "allowed_origins": [ORIGIN], **fields}
         r = self.client.post(
             "/api/v1/widgets", json=body, headers={"Authorization": f"Bearer {key}"}
@@ -589,7 +590,7 @@ def test_widget_token_can_only_chat(chat: Chat) -> None:
         ws.send_json({"type": "message.send", "content": "hi", "variables": {"language": "fr"}})
         assert recv(ws)["code"] == "FORBIDDEN"
         ws.send_json({"type": "approval.respond", "run_id": "run_x", "decision": "approve"})
-        assert recv(ws)["code"] == "FORBIDDEN"
+        assert recv(ws)["code"] in ("NOT_FOUND", "INVALID_INPUT")  # not a run of theirs
         frames = turn(ws, "hi there")
         run_id = next(f["runId"] for f in frames if f["type"] == "run:start")
         ws.send_json({"type": "run.cancel", "run_id": run_id})
@@ -602,9 +603,43 @@ def test_widget_token_can_only_chat(chat: Chat) -> None:
         assert recv(ws)["code"] == "NOT_FOUND"
 
 
+def test_visitor_decides_the_approvals_of_their_own_conversation(chat: Chat) -> None:
+    widget = chat.widget(graph=APPROVAL_GRAPH)
+    with chat.connect() as ws:
+        token = widget_auth(chat, ws, widget)["visitor_token"]
+        open_session(ws)
+        ws.send_json({"type": "message.send", "content": "book it", "client_message_id": "b1"})
+        frames = until(ws, "run:result")
+        assert frames[-1]["status"] == "pending_approval"
+        run_id = frames[-1]["id"]
+    with chat.connect() as stranger:  # another visitor cannot see, let alone decide, it
+        widget_auth(chat, stranger, widget)
+        open_session(stranger)
+        stranger.send_json({"type": "approval.respond", "run_id": run_id, "decision": "approve"})
+        assert recv(stranger)["code"] == "NOT_FOUND"
+    with chat.connect() as ws:  # after a reload the pending approval is announced again
+        widget_auth(chat, ws, widget, token)
+        ready = open_session(ws)
+        assert ready["active_runs"] == [
+            {"run_id": run_id, "status": "pending_approval", "approval_prompt": "Go on?",
+             "paused_at_node_id": "gate"}
+        ]
+        ws.send_json({"type": "approval.respond", "run_id": run_id, "decision": "approve"})
+        rest = until(ws, "run:result")
+        assert rest[0]["type"] == "run:resumed" and rest[-1]["status"] == "completed"
+        answer = next(f for f in rest if f["type"] == "message.created")
+        assert answer["message"]["content"] == "book it"
+        assert open_session(ws)["active_runs"] == []
+
+
 def test_visitor_message_rate_limit(chat: Chat) -> None:
     widget = chat.widget()
-    chat.runtime.extras["widget_limits"] = WidgetLimits(messages_per_visitor=2)
+    from_env = Settings.from_env({"CHAT_PLATFORM_WIDGET_MESSAGES_PER_VISITOR": "2"})
+    assert (from_env.widget_messages_per_visitor, from_env.widget_messages_per_ip) == (2, 120)
+    per_visitor = from_env.widget_messages_per_visitor
+    chat.runtime.settings = dataclasses.replace(
+        chat.runtime.settings, widget_messages_per_visitor=per_visitor
+    )
     with chat.connect() as ws:
         widget_auth(chat, ws, widget)
         open_session(ws)
@@ -615,3 +650,53 @@ def test_visitor_message_rate_limit(chat: Chat) -> None:
         assert err["code"] == "RATE_LIMITED" and err["retry_after"] >= 1
         ws.send_json({"type": "ping"})
         assert recv(ws)["type"] == "pong"  # not fatal
+
+
+def test_visitor_feedback_on_answers(chat: Chat) -> None:
+    widget = chat.widget(show_feedback=True)
+    with chat.connect() as ws:
+        ok = widget_auth(chat, ws, widget)
+        assert ok["widget"]["show_feedback"] is True
+        token = ok["visitor_token"]
+        open_session(ws)
+        frames = turn(ws, "rate me")
+        answer = next(
+            f["message"] for f in frames
+            if f["type"] == "message.created" and f["message"]["role"] == "assistant"
+        )
+        question = next(f["message"] for f in frames if f["type"] == "message.created")
+        ws.send_json({"type": "feedback", "message_id": answer["id"], "rating": "down",
+                      "comment": "too short"})
+        ok = recv(ws)
+        assert (ok["type"], ok["message_id"], ok["rating"]) == ("feedback.ok", answer["id"], "down")
+        ws.send_json({"type": "feedback", "message_id": question["id"], "rating": "up"})
+        assert recv(ws)["code"] == "MESSAGE_NOT_FOUND"  # only answers are rated
+        ws.send_json({"type": "feedback", "message_id": answer["id"], "rating": "great"})
+        assert recv(ws)["code"] == "VALIDATION_ERROR"
+    with chat.connect() as other:  # nobody else can rate this visitor's answers
+        widget_auth(chat, other, widget)
+        open_session(other)
+        other.send_json({"type": "feedback", "message_id": answer["id"], "rating": "up"})
+        assert recv(other)["code"] == "MESSAGE_NOT_FOUND"
+
+    headers = {"Authorization": f"Bearer {chat.call(make_key, 'viewer')}"}
+    url = f"/api/v1/widgets/{widget['id']}/feedback"
+    listed = chat.client.get(url, headers=headers).json()
+    assert listed["pagination"]["total"] == 1
+    item = listed["data"][0]
+    assert (item["message_id"], item["rating"], item["comment"], item["content"]) == (
+        answer["id"], "down", "too short", "rate me"
+    )
+    assert item["rated_at"] and item["session_id"] == answer["session_id"]
+    assert chat.client.get(url + "?rating=up", headers=headers).json()["data"] == []
+    bad = chat.client.get(url + "?rating=meh", headers=headers)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "VALIDATION_ERROR"
+    missing = chat.client.get("/api/v1/widgets/wgt_nope/feedback", headers=headers)
+    assert missing.status_code == 404
+
+    with chat.connect() as ws:  # the visitor withdraws the rating after a reload
+        widget_auth(chat, ws, widget, token)
+        open_session(ws)
+        ws.send_json({"type": "feedback", "message_id": answer["id"], "rating": None})
+        assert recv(ws)["rating"] is None
+    assert chat.client.get(url, headers=headers).json()["data"] == []

@@ -1,5 +1,6 @@
-"""`/widgets`: create (answers the visitor signing secret once), list, get, update, delete, and
-rotate the signing secret — public chat widgets bound to one published workflow.
+"""`/widgets`: create (answers the visitor signing secret once), list, get, update, delete,
+rotate the signing secret, and read the visitors' ratings of answers — public chat widgets
+bound to one published workflow.
 
 May import: starlette, http helpers, schemas, services.
 """
@@ -54,6 +55,19 @@ async def rotate_secret(request: Request) -> Response:
     return json_response(await widgets.rotate_signing_secret(principal, sealer, widget_id))
 
 
+async def list_feedback(request: Request) -> Response:
+    principal = await authenticate(request)
+    limit, offset = pagination(request)
+    page = await widgets.list_feedback(
+        principal,
+        request.path_params["widget_id"],
+        rating=request.query_params.get("rating") or None,
+        limit=limit,
+        offset=offset,
+    )
+    return json_response(page)
+
+
 async def delete_widget(request: Request) -> Response:
     principal = await authenticate(request, Permission.WORKFLOWS_WRITE)
     await widgets.delete_widget(principal, request.path_params["widget_id"])
@@ -67,4 +81,5 @@ routes: list[Route] = [
     Route("/widgets/{widget_id}", update_widget, methods=["PUT", "PATCH"]),
     Route("/widgets/{widget_id}", delete_widget, methods=["DELETE"]),
     Route("/widgets/{widget_id}/rotate-secret", rotate_secret, methods=["POST"]),
+    Route("/widgets/{widget_id}/feedback", list_feedback, methods=["GET"]),
 ]
