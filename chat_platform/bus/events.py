@@ -7,6 +7,13 @@ is still logged after `after_seq`, then follows live, de-duplicated by seq.
 from INCR, the log in a capped list with a TTL, fan-out through ONE pattern subscription per
 process that routes to local subscribers in memory (never one subscription per socket).
 Subscriber queues are bounded: a consumer that falls too far behind gets `SubscriberOverflow`.
+
+A session channel's counter starts at a time-based base (`seq_base`) when it is first used, not
+at 0: a session outlives a process (memory bus) and the Redis TTL, and a counter restarted at 0
+would hand out seqs that clients already saw — a socket or a widget de-duplicating by seq
+would silently drop the new events, and a stale `resume_after_seq` could look resumable. A
+restarted counter always starts far above any seq of its earlier life. Run channels count
+from 1 (their seqs are the runs' own event numbers, `Last-Event-ID` on SSE).
 May import: redis and the standard library.
 """
 
@@ -16,7 +23,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -25,6 +33,13 @@ log = logging.getLogger("chat_platform.bus")
 REPLAY_LOG_SIZE = 5000
 REPLAY_TTL_S = 3600
 QUEUE_LIMIT = 10_000
+
+
+def seq_base(channel: str) -> int:
+    """Where a fresh counter starts: 1000 × Unix milliseconds for session channels (safe
+    as a JavaScript number until the year 2255; a life would need over 1000 events per
+    millisecond to reach the next one's base), 0 for the others."""
+    return int(time.time() * 1000) * 1000 if channel.startswith("session:") else 0
 
 
 class SubscriberOverflow(Exception):
@@ -80,6 +95,9 @@ class _LocalRouter:
             if not subs:
                 del self._subs[sub.channel]
 
+    def has_subscribers(self, channel: str) -> bool:
+        return channel in self._subs
+
     def route(self, channel: str, seq: int, event: dict[str, Any]) -> None:
         for sub in self._subs.get(channel, ()):
             sub.offer((seq, event))
@@ -133,11 +151,17 @@ class _LocalRouter:
 
 
 class MemoryEventBus:
-    def __init__(self, log_size: int = REPLAY_LOG_SIZE) -> None:
+    """One process's bus. Like Redis's keys, a channel unused for `ttl_s` (no publish, no
+    subscriber) is forgotten — log and counter — so a long-lived server does not keep every
+    run's events forever; a session channel used again starts over at a fresh `seq_base`."""
+
+    def __init__(self, log_size: int = REPLAY_LOG_SIZE, ttl_s: float = REPLAY_TTL_S) -> None:
         self._router = _LocalRouter()
         self._seq: dict[str, int] = {}
         self._logs: dict[str, deque[tuple[int, dict[str, Any]]]] = {}
         self._log_size = log_size
+        self._ttl_s = ttl_s
+        self._used: OrderedDict[str, float] = OrderedDict()  # channel → last use, oldest first
 
     async def start(self) -> None:
         return None
@@ -145,8 +169,31 @@ class MemoryEventBus:
     async def close(self) -> None:
         return None
 
+    def _counter(self, channel: str) -> int:
+        now = time.monotonic()
+        self._used[channel] = now
+        self._used.move_to_end(channel)
+        self._expire(now)
+        seq = self._seq.get(channel)
+        if seq is None:
+            seq = self._seq[channel] = seq_base(channel)
+        return seq
+
+    def _expire(self, now: float) -> None:
+        while self._used:
+            channel, used = next(iter(self._used.items()))
+            if now - used < self._ttl_s:
+                return
+            if self._router.has_subscribers(channel):
+                self._used.move_to_end(channel)  # followed: still in use
+                self._used[channel] = now
+                continue
+            del self._used[channel]
+            self._seq.pop(channel, None)
+            self._logs.pop(channel, None)
+
     async def publish(self, channel: str, event: dict[str, Any]) -> int:
-        seq = self._seq.get(channel, 0) + 1
+        seq = self._counter(channel) + 1
         self._seq[channel] = seq
         log_ = self._logs.get(channel)
         if log_ is None:
@@ -156,14 +203,14 @@ class MemoryEventBus:
         return seq
 
     async def last_seq(self, channel: str) -> int:
-        return self._seq.get(channel, 0)
+        return self._counter(channel)
 
     async def subscribe(
         self, channel: str, after_seq: int | None = None
     ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
         sub = _Subscriber(channel)
         self._router.add(sub)  # subscribe first, then read the log: nothing falls between
-        after = self._seq.get(channel, 0) if after_seq is None else after_seq
+        after = self._counter(channel) if after_seq is None else after_seq
         backlog = [item for item in self._logs.get(channel, ()) if item[0] > after]
         async for item in self._router.follow(sub, backlog, after):
             yield item
@@ -173,21 +220,39 @@ class MemoryEventBus:
     ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
         sub = _Subscriber(channel)
         self._router.add(sub)
-        after = self._seq.get(channel, 0) if after_seq is None else after_seq
+        after = self._counter(channel) if after_seq is None else after_seq
         backlog = [item for item in self._logs.get(channel, ()) if item[0] > after]
         async for batch in self._router.follow_batches(sub, backlog, after):
             yield batch
 
 
+# KEYS: seq counter, log, pub/sub channel. ARGV: event, log size, TTL, seq base.
 _PUBLISH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[4]) end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-local entry = seq .. ' ' .. ARGV[1]
+local entry = string.format('%d', seq) .. ' ' .. ARGV[1]
 redis.call('RPUSH', KEYS[2], entry)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('PUBLISH', KEYS[3], entry)
 return seq
+"""
+
+# The counter (started at the base if missing, so the first event follows on from it).
+# KEYS: seq counter. ARGV: TTL, seq base.
+_LAST_SEQ = """
+if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[1]) then return tonumber(ARGV[2]) end
+return tonumber(redis.call('GET', KEYS[1]))
+"""
+
+# The log entries after a seq, and the counter, read atomically: only the tail that is needed.
+# KEYS: seq counter, log. ARGV: after.
+_TAIL = """
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local count = last - tonumber(ARGV[1])
+if count <= 0 then return {} end
+return redis.call('LRANGE', KEYS[2], -count, -1)
 """
 
 
@@ -199,6 +264,8 @@ class RedisEventBus:
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._script = redis.register_script(_PUBLISH)
+        self._last_seq_script = redis.register_script(_LAST_SEQ)
+        self._tail_script = redis.register_script(_TAIL)
 
     def _keys(self, channel: str) -> list[str]:
         p = self._prefix
@@ -237,12 +304,15 @@ class RedisEventBus:
     async def publish(self, channel: str, event: dict[str, Any]) -> int:
         data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
         return int(
-            await self._script(keys=self._keys(channel), args=[data, REPLAY_LOG_SIZE, REPLAY_TTL_S])
+            await self._script(
+                keys=self._keys(channel),
+                args=[data, REPLAY_LOG_SIZE, REPLAY_TTL_S, seq_base(channel)],
+            )
         )
 
     async def last_seq(self, channel: str) -> int:
-        raw = await self._redis.get(self._keys(channel)[0])
-        return int(raw) if raw else 0
+        keys = self._keys(channel)[:1]
+        return int(await self._last_seq_script(keys=keys, args=[REPLAY_TTL_S, seq_base(channel)]))
 
     async def _open(
         self, channel: str, after_seq: int | None
@@ -252,7 +322,7 @@ class RedisEventBus:
         try:
             if after_seq is None:
                 return sub, [], await self.last_seq(channel)
-            raw = await self._redis.lrange(self._keys(channel)[1], 0, -1)
+            raw = await self._tail_script(keys=self._keys(channel)[:2], args=[after_seq])
             return sub, [item for item in map(_decode, raw) if item[0] > after_seq], after_seq
         except BaseException:
             self._router.remove(sub)

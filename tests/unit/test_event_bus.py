@@ -1,0 +1,120 @@
+"""The event bus on both backends (Redis against the real server when
+CHAT_PLATFORM_TEST_REDIS_URL is set): seq numbering, replay after a seq, and what happens
+when a channel's counter is forgotten (Redis TTL, the memory bus's idle expiry) — new events
+must never reuse seqs that clients have already seen."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from chat_platform.bus.events import MemoryEventBus, RedisEventBus
+from tests.conftest import REDIS_URL
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    if request.param == "memory":
+        yield MemoryEventBus()
+        return
+    if not REDIS_URL:
+        pytest.skip("CHAT_PLATFORM_TEST_REDIS_URL not set")
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(REDIS_URL, decode_responses=False)
+    prefix = f"cp-test-{uuid.uuid4().hex[:8]}:"
+    redis_bus = RedisEventBus(client, prefix=prefix)
+    await redis_bus.start()
+    try:
+        yield redis_bus
+    finally:
+        await redis_bus.close()
+        keys = [k async for k in client.scan_iter(f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def forget(bus: Any, channel: str) -> None:
+    """What an idle hour does to a channel: Redis expires its keys, the memory bus drops it."""
+    if isinstance(bus, RedisEventBus):
+        await bus._redis.delete(*bus._keys(channel)[:2])
+    else:
+        bus._used[channel] -= bus._ttl_s + 1
+        bus._used.move_to_end(channel, last=False)
+        await bus.publish("session:other", {"type": "tick"})  # any use sweeps
+
+
+async def take(stream: AsyncIterator[tuple[int, dict]], n: int) -> list[tuple[int, dict]]:
+    return [await asyncio.wait_for(anext(stream), 5) for _ in range(n)]
+
+
+async def test_session_channels_count_from_a_time_based_base(bus: Any) -> None:
+    channel = f"session:{uuid.uuid4().hex}"
+    before = int(time.time() * 1000) * 1000
+    base = await bus.last_seq(channel)
+    assert before <= base <= int(time.time() * 1000) * 1000
+    assert await bus.last_seq(channel) == base  # reading it twice does not move it
+    published = [await bus.publish(channel, {"n": n}) for n in range(3)]
+    assert published == [base + 1, base + 2, base + 3]
+    # run channels keep their own event numbers, from 1
+    run = f"run:{uuid.uuid4().hex}"
+    assert await bus.last_seq(run) == 0
+    assert await bus.publish(run, {"n": 0}) == 1
+
+
+async def test_replay_after_a_seq_brings_exactly_the_tail_then_follows_live(bus: Any) -> None:
+    channel = f"session:{uuid.uuid4().hex}"
+    seqs = [await bus.publish(channel, {"n": n}) for n in range(10)]
+    stream = bus.subscribe(channel, seqs[6])
+    got = await take(stream, 3)
+    assert [(s, e["n"]) for s, e in got] == [(seqs[7], 7), (seqs[8], 8), (seqs[9], 9)]
+    live = await bus.publish(channel, {"n": 10})
+    assert await take(stream, 1) == [(live, {"n": 10})]
+    await stream.aclose()
+    # after the latest seq: nothing replayed; before everything: all of it, once
+    assert [s for s, _ in await take(bus.subscribe(channel, seqs[0] - 5), 11)] == [*seqs, live]
+
+
+async def test_a_forgotten_counter_restarts_above_every_seq_already_seen(bus: Any) -> None:
+    """A socket follows an idle session across the expiry of its counter: the next turn's
+    events must reach it (a restart at 1 would be dropped as already seen), and a client
+    resuming from an old seq must not be served the new events as if they were the missed
+    ones."""
+    channel = f"session:{uuid.uuid4().hex}"
+    old = [await bus.publish(channel, {"n": n}) for n in range(3)]
+    follower = bus.subscribe(channel, old[-1])
+    pending = asyncio.ensure_future(anext(follower))
+    await asyncio.sleep(0.05)
+    await forget(bus, channel)
+    await asyncio.sleep(0.002)  # the new base is at least one millisecond later
+    new = await bus.publish(channel, {"n": "after"})
+    assert await asyncio.wait_for(pending, 5) == (new, {"n": "after"})
+    await follower.aclose()
+    assert await bus.last_seq(channel) == new
+    if isinstance(bus, RedisEventBus):
+        assert new > old[-1] + 5000  # expired: beyond any replay window of the old life
+    else:
+        assert new == old[-1] + 1  # the memory bus keeps a followed channel
+        # ...and a restarted process (a new bus) starts beyond any replay window of the old
+        assert await MemoryEventBus().last_seq(channel) > old[-1] + 5000
+
+
+async def test_memory_bus_forgets_idle_channels_but_not_followed_ones() -> None:
+    bus = MemoryEventBus(ttl_s=60)
+    await bus.publish("run:idle", {"n": 1})
+    await bus.publish("run:followed", {"n": 1})
+    follower = bus.subscribe("run:followed", 0)
+    assert await take(follower, 1) == [(1, {"n": 1})]
+    for channel in ("run:idle", "run:followed"):
+        bus._used[channel] -= 61
+    await bus.publish("run:fresh", {"n": 1})
+    assert "run:idle" not in bus._logs and await bus.last_seq("run:idle") == 0
+    assert await bus.publish("run:followed", {"n": 2}) == 2  # kept: someone follows it
+    assert await take(follower, 1) == [(2, {"n": 2})]
+    await follower.aclose()
