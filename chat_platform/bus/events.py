@@ -162,6 +162,7 @@ class MemoryEventBus:
         self._log_size = log_size
         self._ttl_s = ttl_s
         self._used: OrderedDict[str, float] = OrderedDict()  # channel → last use, oldest first
+        self._swept = 0.0
 
     async def start(self) -> None:
         return None
@@ -173,7 +174,9 @@ class MemoryEventBus:
         now = time.monotonic()
         self._used[channel] = now
         self._used.move_to_end(channel)
-        self._expire(now)
+        if now - self._swept > 1.0:
+            self._swept = now
+            self._expire(now)
         seq = self._seq.get(channel)
         if seq is None:
             seq = self._seq[channel] = seq_base(channel)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -118,8 +119,29 @@ def _quota_exceeded(end: datetime) -> RateLimited:
     )
 
 
-def _check_runnable(workflow: Workflow) -> None:
-    if not workflow.project.enabled:
+@dataclass(frozen=True)
+class Runnable:
+    """What starting a run needs of its workflow (and project)."""
+
+    id: str
+    project_id: str
+    status: str
+    version: int
+    project_enabled: bool
+
+    @classmethod
+    def of(cls, workflow: Workflow) -> Runnable:
+        return cls(
+            workflow.id,
+            workflow.project_id,
+            workflow.status,
+            workflow.version,
+            workflow.project.enabled,
+        )
+
+
+def _check_runnable(workflow: Runnable) -> None:
+    if not workflow.project_enabled:
         raise Forbidden("Project is disabled", code="PROJECT_DISABLED")
     if workflow.status == "paused":
         raise Conflict("Workflow is paused", code="WORKFLOW_PAUSED")
@@ -129,25 +151,43 @@ def _check_runnable(workflow: Workflow) -> None:
 
 async def _target(
     runtime: Runtime, principal: Principal, body: RunRequest
-) -> tuple[Workflow, Published, str | None]:
+) -> tuple[Runnable, Published, str | None]:
     """The workflow to run (checked runnable), its published version, and the session id.
 
-    With a session, one query loads the session with its workflow and project; the errors and
-    their order are those of the general path (workflow, runnable, version, then session),
-    which handles everything but a visible session of this very workflow."""
+    With a session, one query reads the few columns needed of the session, its workflow and
+    project (no model instances: the workflow's graph JSON is not decoded on every turn); the
+    errors and their order are those of the general path (workflow, runnable, version, then
+    session), which handles everything but a visible session of this very workflow."""
     if body.session_id is not None:
-        session = await Session.get_or_none(id=body.session_id).select_related("workflow__project")
+        row = (
+            await Session.filter(id=body.session_id)
+            .first()
+            .values(
+                "workflow_id",
+                "workflow__status",
+                "workflow__version",
+                "workflow__project_id",
+                "workflow__project__enabled",
+                "workflow__project__account_id",
+            )
+        )
         if (
-            session is not None
-            and session.workflow_id == body.workflow_id
-            and session.workflow.project.account_id == principal.account_id
-            and principal.can_see_project(session.workflow.project_id)
+            row is not None
+            and row["workflow_id"] == body.workflow_id
+            and row["workflow__project__account_id"] == principal.account_id
+            and principal.can_see_project(row["workflow__project_id"])
         ):
-            workflow = session.workflow
+            workflow = Runnable(
+                row["workflow_id"],
+                row["workflow__project_id"],
+                row["workflow__status"],
+                row["workflow__version"],
+                bool(row["workflow__project__enabled"]),
+            )
             _check_runnable(workflow)
             snapshot = await _published(runtime, workflow.id, body.version or workflow.version)
-            return workflow, snapshot, session.id
-    workflow = await get_workflow(principal, body.workflow_id)
+            return workflow, snapshot, body.session_id
+    workflow = Runnable.of(await get_workflow(principal, body.workflow_id))
     _check_runnable(workflow)
     snapshot = await _published(runtime, workflow.id, body.version or workflow.version)
     if body.session_id is None:

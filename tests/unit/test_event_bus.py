@@ -47,7 +47,8 @@ async def forget(bus: Any, channel: str) -> None:
     else:
         bus._used[channel] -= bus._ttl_s + 1
         bus._used.move_to_end(channel, last=False)
-        await bus.publish("session:other", {"type": "tick"})  # any use sweeps
+        bus._swept = 0.0
+        await bus.publish("session:other", {"type": "tick"})  # a use sweeps (once a second)
 
 
 async def take(stream: AsyncIterator[tuple[int, dict]], n: int) -> list[tuple[int, dict]]:
@@ -113,6 +114,7 @@ async def test_memory_bus_forgets_idle_channels_but_not_followed_ones() -> None:
     assert await take(follower, 1) == [(1, {"n": 1})]
     for channel in ("run:idle", "run:followed"):
         bus._used[channel] -= 61
+    bus._swept = 0.0
     await bus.publish("run:fresh", {"n": 1})
     assert "run:idle" not in bus._logs and await bus.last_seq("run:idle") == 0
     assert await bus.publish("run:followed", {"n": 2}) == 2  # kept: someone follows it
