@@ -1,9 +1,9 @@
-from tortoise import migrations
-from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
+
+from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
-from tortoise import fields
+from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
@@ -126,7 +126,10 @@ class Migration(migrations.Migration):
                 "app": "models",
                 "unique_together": (("integration_id", "activity_id"),),
                 "pk_attr": "id",
-                "table_description": "Activity ids already processed, so a redelivered activity runs once.",
+                "table_description": (
+                    "Activity ids already processed, so "
+                    "a redelivered activity runs once."
+                ),
             },
             bases=["Model"],
         ),
@@ -452,7 +455,10 @@ class Migration(migrations.Migration):
                 "table": "teams_integrations",
                 "app": "models",
                 "pk_attr": "id",
-                "table_description": "A Bot Framework bot (Teams or any channel) bound to one workflow.",
+                "table_description": (
+                    "A Bot Framework bot (Teams or "
+                    "any channel) bound to one workflow."
+                ),
             },
             bases=["Model"],
         ),
@@ -492,7 +498,10 @@ class Migration(migrations.Migration):
                 "table": "teams_conversations",
                 "app": "models",
                 "pk_attr": "id",
-                "table_description": "Where to reply for one conversation (or one user in a group chat) and its session.",
+                "table_description": (
+                    "Where to reply for one conversation (or one "
+                    "user in a group chat) and its session."
+                ),
             },
             bases=["Model"],
         ),
