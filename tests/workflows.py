@@ -59,6 +59,28 @@ def two_approvals() -> tuple[list[dict], list[dict]]:
     return nodes, edges
 
 
+def gate_then_echo(prompt: str) -> dict[str, Any]:
+    """A chat graph that asks for approval first, then echoes the user (rejected: ends)."""
+    return {
+        "nodes": [
+            {"id": "start", "type": "start", "data": {"label": "Start"}},
+            {"id": "gate", "type": "approval", "data": {"label": "Gate", "prompt": prompt}},
+            {
+                "id": "agent_1",
+                "type": "agent",
+                "data": {"label": "Echo", "provider": "echo", "model": "echo"},
+            },
+            {"id": "end", "type": "end", "data": {"output": "{{output}}"}},
+        ],
+        "edges": [
+            {"id": "e1", "source": "start", "target": "gate"},
+            {"id": "e2", "source": "gate", "sourceHandle": "approved", "target": "agent_1"},
+            {"id": "e3", "source": "gate", "sourceHandle": "rejected", "target": "end"},
+            {"id": "e4", "source": "agent_1", "target": "end"},
+        ],
+    }
+
+
 async def publish(api: httpx.AsyncClient, graph: tuple[list, list], **extra: Any) -> dict:
     """A project (created once per client) and a published workflow; returns ids."""
     project = (await api.post("/api/v1/projects", json={"name": "runs"})).json()["id"]

@@ -9,29 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.queryset import QuerySet
-
 from chat_platform.errors import NotFound
 from chat_platform.ids import new_id, utcnow
 from chat_platform.schemas.sessions import SessionCreate
 from chat_platform.services.access import get_session, get_workflow
 from chat_platform.services.auth import Permission, Principal
-from chat_platform.services.views import message_view, session_view
+from chat_platform.services.views import message_view, page, session_view
 from chat_platform.store.models import Message, Run, Session
-
-
-async def _page(query: QuerySet, view: Any, *, limit: int, offset: int) -> dict[str, Any]:
-    total = await query.count()
-    rows = await query.offset(offset).limit(limit)
-    return {
-        "data": [view(r) for r in rows],
-        "pagination": {
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "has_more": offset + len(rows) < total,
-        },
-    }
 
 
 async def create_session(principal: Principal, body: SessionCreate) -> dict[str, Any]:
@@ -46,7 +30,7 @@ async def list_sessions(
 ) -> dict[str, Any]:
     workflow = await get_workflow(principal, workflow_id)
     query = Session.filter(workflow_id=workflow.id).order_by("-updated_at", "-created_at", "id")
-    return await _page(query, session_view, limit=limit, offset=offset)
+    return await page(query, session_view, limit=limit, offset=offset)
 
 
 async def get_session_view(principal: Principal, session_id: str) -> dict[str, Any]:
@@ -64,7 +48,7 @@ async def list_messages(
 ) -> dict[str, Any]:
     session = await get_session(principal, session_id)
     query = Message.filter(session_id=session.id).order_by("created_at", "id")
-    return await _page(query, message_view, limit=limit, offset=offset)
+    return await page(query, message_view, limit=limit, offset=offset)
 
 
 async def active_runs(session_id: str) -> list[dict[str, Any]]:

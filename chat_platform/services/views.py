@@ -6,7 +6,10 @@ May import: store models (read only), ids.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from tortoise.queryset import QuerySet
 
 from chat_platform.ids import iso
 from chat_platform.store.models import (
@@ -75,6 +78,23 @@ def version_detail_view(v: WorkflowVersion) -> dict[str, Any]:
 
 def secret_view(s: Secret) -> dict[str, Any]:
     return {"id": s.id, "name": s.name, "created_at": iso(s.created_at)}
+
+
+async def page(
+    query: QuerySet, view: Callable[[Any], dict[str, Any]], *, limit: int, offset: int
+) -> dict[str, Any]:
+    """One page of an (ordered) query: `{data, pagination: {total, limit, offset, has_more}}`."""
+    total = await query.count()
+    rows = await query.offset(offset).limit(limit)
+    return {
+        "data": [view(r) for r in rows],
+        "pagination": {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "has_more": offset + len(rows) < total,
+        },
+    }
 
 
 def session_view(s: Session) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from chat_platform.services import audit
 from chat_platform.services.access import get_workflow
 from chat_platform.services.audit import AuditAction
 from chat_platform.services.auth import Permission, Principal, Role
-from chat_platform.services.views import session_view
+from chat_platform.services.views import page, session_view
 from chat_platform.services.visitors import Visitor, new_signing_secret
 from chat_platform.store.models import Message, Session, Widget
 from chat_platform.store.sealing import Sealer
@@ -122,17 +122,7 @@ async def list_widgets(
         query = query.filter(workflow__project_id=principal.project_id)
     if workflow_id:
         query = query.filter(workflow_id=workflow_id)
-    total = await query.count()
-    rows = await query.order_by("-created_at", "id").offset(offset).limit(limit)
-    return {
-        "data": [widget_view(r) for r in rows],
-        "pagination": {
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "has_more": offset + len(rows) < total,
-        },
-    }
+    return await page(query.order_by("-created_at", "id"), widget_view, limit=limit, offset=offset)
 
 
 def feedback_view(m: Message) -> dict[str, Any]:
@@ -159,17 +149,8 @@ async def list_feedback(
     )
     if rating:
         query = query.filter(feedback=rating)
-    total = await query.count()
-    rows = await query.order_by("-feedback_at", "id").offset(offset).limit(limit)
-    return {
-        "data": [feedback_view(m) for m in rows],
-        "pagination": {
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "has_more": offset + len(rows) < total,
-        },
-    }
+    ordered = query.order_by("-feedback_at", "id")
+    return await page(ordered, feedback_view, limit=limit, offset=offset)
 
 
 async def get_widget(principal: Principal, widget_id: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import LiveServer, start_server, stop_server
 from tests.e2e.test_ws_live import api, echo_graph, published_workflow
+from tests.workflows import gate_then_echo
 
 pytestmark = pytest.mark.browser
 
@@ -38,24 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LONG_TEXT = " ".join(f"word{i}" for i in range(60))  # echoed back one word per 40 ms
-APPROVAL_GRAPH: dict[str, Any] = {
-    "nodes": [
-        {"id": "start", "type": "start", "data": {"label": "Start"}},
-        {"id": "gate", "type": "approval", "data": {"label": "Gate", "prompt": "Book it?"}},
-        {
-            "id": "agent_1",
-            "type": "agent",
-            "data": {"label": "Echo", "provider": "echo", "model": "echo"},
-        },
-        {"id": "end", "type": "end", "data": {"output": "{{output}}"}},
-    ],
-    "edges": [
-        {"id": "e1", "source": "start", "target": "gate"},
-        {"id": "e2", "source": "gate", "sourceHandle": "approved", "target": "agent_1"},
-        {"id": "e3", "source": "gate", "sourceHandle": "rejected", "target": "end"},
-        {"id": "e4", "source": "agent_1", "target": "end"},
-    ],
-}
+APPROVAL_GRAPH = gate_then_echo("Book it?")
 # A host page that tries hard to restyle everything; none of it may reach the widget.
 HOSTILE_CSS = """
 * { color: red !important; font-family: "Comic Sans MS", cursive !important; }
@@ -270,6 +254,16 @@ def wait_for_answer(page: Any, text: str, count: int = 1) -> None:
     )
 
 
+def wait_mid_answer(page: Any, text: str) -> None:
+    """Until the answer still streaming (aria-busy) shows `text`."""
+    page.wait_for_function(
+        """(text) => { const m = document.querySelector('chat-platform-widget').shadowRoot
+                     .querySelector('.msg.assistant[aria-busy="true"]');
+                   return m && m.textContent.includes(text); }""",
+        arg=text,
+    )
+
+
 def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
@@ -300,11 +294,7 @@ def test_send_stream_and_history_after_reload(env: Env, page: Any) -> None:
     # Streaming: a partial answer is on screen before the stored one replaces it.
     partial = root.locator(".msg.assistant.streaming")
     partial.wait_for()
-    page.wait_for_function(
-        """() => { const m = document.querySelector('chat-platform-widget').shadowRoot
-                     .querySelector('.msg.assistant[aria-busy="true"]');
-                   return m && m.textContent.includes('word3'); }"""
-    )
+    wait_mid_answer(page, "word3")
     assert root.locator(".stop").is_visible()
     shot(page, "streaming")
     wait_for_answer(page, "word59")
@@ -339,11 +329,7 @@ def test_connection_cut_mid_answer_ends_with_the_full_answer_once(env: Env, page
     widget_id = env.widget(graph=echo_graph(delay_ms=40))
     open_chat(page, env.site.url(widget_id))
     send(page, LONG_TEXT)
-    page.wait_for_function(
-        """() => { const m = document.querySelector('chat-platform-widget').shadowRoot
-                     .querySelector('.msg.assistant[aria-busy="true"]');
-                   return m && m.textContent.includes('word5'); }"""
-    )
+    wait_mid_answer(page, "word5")
     env.proxy.cut()
     try:
         status = page.locator("chat-platform-widget .status")
@@ -368,11 +354,7 @@ def test_reload_mid_answer_ends_with_the_full_answer_once(env: Env, page: Any) -
     widget_id = env.widget(graph=echo_graph(delay_ms=40))
     open_chat(page, env.site.url(widget_id))
     send(page, LONG_TEXT)
-    page.wait_for_function(
-        """() => { const m = document.querySelector('chat-platform-widget').shadowRoot
-                     .querySelector('.msg.assistant[aria-busy="true"]');
-                   return m && m.textContent.includes('word5'); }"""
-    )
+    wait_mid_answer(page, "word5")
     page.reload()
     page.locator("chat-platform-widget .launcher").click()
     # The turn is still running: the widget shows it (stop button), then the whole answer.

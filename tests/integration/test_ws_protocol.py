@@ -23,6 +23,7 @@ from chat_platform.services.widgets import WidgetLimits
 from chat_platform.ws.connection import SocketLimits
 from tests.conftest import make_key
 from tests.integration.test_widgets_api import published_workflow
+from tests.workflows import gate_then_echo
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -310,21 +311,7 @@ async def test_slow_consumer_is_cut_off_with_bounded_memory() -> None:
 
 # --- sessions and turns -----------------------------------------------------------------------
 
-APPROVAL_GRAPH: dict[str, Any] = {
-    "nodes": [
-        {"id": "start", "type": "start", "data": {"label": "Start"}},
-        {"id": "gate", "type": "approval", "data": {"label": "Gate", "prompt": "Go on?"}},
-        {"id": "agent_1", "type": "agent",
-         "data": {"label": "Echo", "provider": "echo", "model": "echo"}},
-        {"id": "end", "type": "end", "data": {"output": "{{output}}"}},
-    ],
-    "edges": [
-        {"id": "e1", "source": "start", "target": "gate"},
-        {"id": "e2", "source": "gate", "sourceHandle": "approved", "target": "agent_1"},
-        {"id": "e3", "source": "gate", "sourceHandle": "rejected", "target": "end"},
-        {"id": "e4", "source": "agent_1", "target": "end"},
-    ],
-}
+APPROVAL_GRAPH = gate_then_echo("Go on?")
 
 
 def slow_graph(delay_ms: int) -> dict[str, Any]:
