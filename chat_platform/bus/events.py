@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
 
 log = logging.getLogger("chat_platform.bus")
@@ -102,30 +102,12 @@ class _LocalRouter:
         for sub in self._subs.get(channel, ()):
             sub.offer((seq, event))
 
-    async def follow(
-        self, sub: _Subscriber, backlog: list[tuple[int, dict[str, Any]]], after: int
-    ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-        last = after
-        try:
-            for seq, event in backlog:
-                if seq > last:
-                    last = seq
-                    yield seq, event
-            while True:
-                if sub.overflowed:
-                    raise SubscriberOverflow(f"subscriber of {sub.channel} fell behind")
-                seq, event = await sub.queue.get()
-                if seq > last:
-                    last = seq
-                    yield seq, event
-        finally:
-            self.remove(sub)
-
     async def follow_batches(
         self, sub: _Subscriber, backlog: list[tuple[int, dict[str, Any]]], after: int
     ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
-        """As `follow`, but each step yields everything already queued (at least one event):
-        a consumer that writes to a socket sends a burst of deltas in one write."""
+        """The backlog, then live events, de-duplicated by seq; each step yields everything
+        already queued (at least one event), so a consumer writing to a socket sends a burst
+        of deltas in one write."""
         last = after
         try:
             batch = [item for item in backlog if item[0] > last]
@@ -208,21 +190,16 @@ class MemoryEventBus:
     async def last_seq(self, channel: str) -> int:
         return self._counter(channel)
 
-    async def subscribe(
+    def subscribe(
         self, channel: str, after_seq: int | None = None
     ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-        sub = _Subscriber(channel)
-        self._router.add(sub)  # subscribe first, then read the log: nothing falls between
-        after = self._counter(channel) if after_seq is None else after_seq
-        backlog = [item for item in self._logs.get(channel, ()) if item[0] > after]
-        async for item in self._router.follow(sub, backlog, after):
-            yield item
+        return one_by_one(self.subscribe_batches(channel, after_seq))
 
     async def subscribe_batches(
         self, channel: str, after_seq: int | None = None
     ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
         sub = _Subscriber(channel)
-        self._router.add(sub)
+        self._router.add(sub)  # subscribe first, then read the log: nothing falls between
         after = self._counter(channel) if after_seq is None else after_seq
         backlog = [item for item in self._logs.get(channel, ()) if item[0] > after]
         async for batch in self._router.follow_batches(sub, backlog, after):
@@ -331,12 +308,10 @@ class RedisEventBus:
             self._router.remove(sub)
             raise
 
-    async def subscribe(
+    def subscribe(
         self, channel: str, after_seq: int | None = None
     ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-        sub, backlog, after = await self._open(channel, after_seq)
-        async for item in self._router.follow(sub, backlog, after):
-            yield item
+        return one_by_one(self.subscribe_batches(channel, after_seq))
 
     async def subscribe_batches(
         self, channel: str, after_seq: int | None = None
@@ -344,6 +319,17 @@ class RedisEventBus:
         sub, backlog, after = await self._open(channel, after_seq)
         async for batch in self._router.follow_batches(sub, backlog, after):
             yield batch
+
+
+async def one_by_one(
+    batches: AsyncGenerator[list[tuple[int, dict[str, Any]]], None],
+) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    """Batches of (seq, event), one event at a time (`subscribe` from `subscribe_batches`);
+    closing it closes the batches, and so the subscription, at once."""
+    async with contextlib.aclosing(batches):
+        async for batch in batches:
+            for item in batch:
+                yield item
 
 
 def _text(value: Any) -> str:

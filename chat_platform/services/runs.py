@@ -17,6 +17,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from chat_platform.bus.events import one_by_one
 from chat_platform.errors import (
     ApiError,
     BadRequest,
@@ -401,23 +402,6 @@ async def get_run_detail(
     return run_detail_view(run)
 
 
-async def follow_events(
-    runtime: Runtime, principal: Principal, run_id: str, after: int
-) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-    """Replay a run's events after `after`, then follow live until run:result."""
-    run = await get_run(principal, run_id)
-    channel = f"run:{run.id}"
-    last = await runtime.bus.last_seq(channel)
-    if run.status in TERMINAL or run.status == "pending_approval":
-        if last <= after:
-            yield max(after, last) + 1, result_payload(run)
-            return
-    async for seq, event in runtime.bus.subscribe(channel, after):
-        yield seq, event
-        if event.get("type") == "run:result":
-            return
-
-
 EventBatch = list[tuple[int, dict[str, Any]]]
 
 
@@ -432,8 +416,8 @@ def _until_result(batch: EventBatch) -> tuple[EventBatch, bool]:
 async def follow_event_batches(
     runtime: Runtime, principal: Principal, run_id: str, after: int
 ) -> AsyncIterator[EventBatch]:
-    """`follow_events` in batches: each step brings every event already published (a burst of
-    text deltas goes out in one write)."""
+    """Replay a run's events after `after`, then follow live until run:result; each step
+    brings every event already published (a burst of text deltas goes out in one write)."""
     run = await get_run(principal, run_id)
     channel = f"run:{run.id}"
     last = await runtime.bus.last_seq(channel)
@@ -449,7 +433,7 @@ async def follow_event_batches(
 
 
 async def stream_event_batches(runtime: Runtime, run_id: str) -> AsyncIterator[EventBatch]:
-    """`stream_events` in batches."""
+    """A just-launched run's events from the first one (replayed from the log)."""
     async for batch in runtime.bus.subscribe_batches(f"run:{run_id}", 0):
         batch, done = _until_result(batch)
         yield batch
@@ -457,12 +441,9 @@ async def stream_event_batches(runtime: Runtime, run_id: str) -> AsyncIterator[E
             return
 
 
-async def stream_events(runtime: Runtime, run_id: str) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-    """A just-launched run's events from the first one (replayed from the log)."""
-    async for seq, event in runtime.bus.subscribe(f"run:{run_id}", 0):
-        yield seq, event
-        if event.get("type") == "run:result":
-            return
+def stream_events(runtime: Runtime, run_id: str) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    """`stream_event_batches`, one event at a time."""
+    return one_by_one(stream_event_batches(runtime, run_id))
 
 
 def idempotency_key(raw: str | None) -> str | None:
