@@ -9,14 +9,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
 from chat_platform.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from chat_platform.ids import iso, new_id, utcnow
-from chat_platform.store.db import cache_stamp
+from chat_platform.store.cache import CoherentCache
 from chat_platform.store.models import Account, ApiKey, Project
 
 KEY_PREFIX = "nl_sk_"
@@ -74,13 +73,13 @@ def hash_key(raw: str) -> str:
 
 _last_used_written: dict[str, float] = {}
 
-# Verified keys, by hash: (cache stamp, local generation, principal, revoked). Valid while
-# `cache_stamp()` is unchanged (on SQLite: nobody else committed — the CLI's `keys revoke`
-# included; elsewhere: at most REMOTE_CACHE_TTL_S old) and no key was revoked in this process.
-# Unknown keys are never cached (random guesses must not grow it).
-KEY_CACHE_SIZE = 10_000
-_key_cache: OrderedDict[str, tuple[tuple, int, Principal, bool]] = OrderedDict()
+# Verified keys, by hash: (principal, revoked). Valid while nobody else wrote to the database
+# (SQLite; elsewhere for at most REMOTE_CACHE_TTL_S) and no key was revoked in this process.
+# Unknown keys are never cached (the load raises): random guesses must not grow it.
 _key_generation = 0
+_key_cache: CoherentCache[str, tuple[Principal, bool]] = CoherentCache(
+    10_000, lambda: _key_generation
+)
 
 
 def forget_cached_keys() -> None:
@@ -90,26 +89,19 @@ def forget_cached_keys() -> None:
     _key_cache.clear()
 
 
+async def _load_key(digest: str) -> tuple[Principal, bool]:
+    key = await ApiKey.get_or_none(key_hash=digest)
+    if key is None:
+        raise Unauthorized("API key is missing or invalid")
+    principal = Principal(key.id, key.account_id, key.project_id, Role(key.role))
+    return principal, key.revoked_at is not None
+
+
 async def verify_api_key(raw: str | None) -> Principal:
     if not raw or not raw.startswith(KEY_PREFIX) or len(raw) > 200:
         raise Unauthorized("API key is missing or invalid")
     digest = hash_key(raw)
-    stamp = await cache_stamp()  # before any read: a change after it shows as a new stamp
-    cached = _key_cache.get(digest)
-    if cached is not None and cached[0] == stamp and cached[1] == _key_generation:
-        _, _, principal, revoked = cached
-    else:
-        generation = _key_generation
-        key = await ApiKey.get_or_none(key_hash=digest)
-        if key is None:
-            raise Unauthorized("API key is missing or invalid")
-        principal = Principal(key.id, key.account_id, key.project_id, Role(key.role))
-        revoked = key.revoked_at is not None
-        if generation == _key_generation:
-            _key_cache[digest] = (stamp, generation, principal, revoked)
-            _key_cache.move_to_end(digest)
-            if len(_key_cache) > KEY_CACHE_SIZE:
-                _key_cache.popitem(last=False)
+    principal, revoked = await _key_cache.get(digest, lambda: _load_key(digest))
     if revoked:
         raise Unauthorized("API key has been revoked", code="API_KEY_REVOKED")
     # last_used_at is written at most once a minute per key: SQLite serializes every write.

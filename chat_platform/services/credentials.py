@@ -2,19 +2,16 @@
 Decrypted only in memory, only the names providers use; never logged or returned.
 
 Resolved credentials are cached per (project, workflow) in the runtime, so a chat turn does not
-read and decrypt the secrets table every time. An entry is valid while `store.db.cache_stamp()`
-is unchanged (SQLite: no other process committed; elsewhere: at most REMOTE_CACHE_TTL_S old)
-and no secret changed in this process (`forget_credentials`, called by services.secrets).
+read and decrypt the secrets table every time. An entry is valid while nobody else wrote to the
+database (`store.cache.CoherentCache`) and no secret changed in this process
+(`forget_credentials`, called by services.secrets).
 May import: store, services.runtime.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Any
-
 from chat_platform.services.runtime import Runtime
-from chat_platform.store.db import cache_stamp
+from chat_platform.store.cache import CoherentCache
 from chat_platform.store.models import Secret
 from chat_platform.store.sealing import secret_context
 
@@ -24,8 +21,7 @@ PROVIDER_SECRET_NAMES = (
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_BASE_URL",
 )
-CACHE_SIZE = 1024
-_generation = 0
+_generation = 0  # moved by every secret created or deleted in this process
 
 
 def forget_credentials() -> None:
@@ -34,31 +30,21 @@ def forget_credentials() -> None:
     _generation += 1
 
 
-def _cache(runtime: Runtime) -> OrderedDict[tuple[str, str], tuple[Any, int, dict[str, str]]]:
+def _cache(runtime: Runtime) -> CoherentCache[tuple[str, str], dict[str, str]]:
     cache = runtime.extras.get("credentials_cache")
     if cache is None:
-        cache = runtime.extras["credentials_cache"] = OrderedDict()
+        cache = runtime.extras["credentials_cache"] = CoherentCache(1024, lambda: _generation)
     return cache
 
 
 async def resolve_credentials(
     runtime: Runtime, *, project_id: str, workflow_id: str
 ) -> dict[str, str]:
-    key = (project_id, workflow_id)
-    cache = _cache(runtime)
-    stamp = await cache_stamp()
-    hit = cache.get(key)
-    if hit is not None and hit[0] == stamp and hit[1] == _generation:
-        cache.move_to_end(key)
-        return dict(hit[2])
-    generation = _generation
-    creds = await _load(runtime, project_id=project_id, workflow_id=workflow_id)
-    if generation == _generation:
-        cache[key] = (stamp, generation, creds)
-        cache.move_to_end(key)
-        if len(cache) > CACHE_SIZE:
-            cache.popitem(last=False)
-    return dict(creds)
+    creds = await _cache(runtime).get(
+        (project_id, workflow_id),
+        lambda: _load(runtime, project_id=project_id, workflow_id=workflow_id),
+    )
+    return dict(creds)  # the caller's own copy
 
 
 async def _load(runtime: Runtime, *, project_id: str, workflow_id: str) -> dict[str, str]:

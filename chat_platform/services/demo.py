@@ -12,8 +12,7 @@ import sys
 from chat_platform.config import Settings
 from chat_platform.ids import new_id
 from chat_platform.services.auth import ensure_default_account
-from chat_platform.services.visitors import new_signing_secret
-from chat_platform.services.widgets import secret_context
+from chat_platform.services.widgets import insert_widget
 from chat_platform.store.models import Project, Widget, Workflow, WorkflowVersion
 from chat_platform.store.sealing import Sealer
 
@@ -81,17 +80,14 @@ async def ensure_demo_widget(settings: Settings, workflow_id: str) -> str:
     started for a try-out does not offer its provider credits to every website."""
     widget = await Widget.get_or_none(workflow_id=workflow_id).order_by("created_at")
     if widget is None:
-        widget_id = new_id("wgt")
-        sealer = Sealer(settings.secret_key)
-        widget = await Widget.create(
-            id=widget_id,
+        widget, _secret = await insert_widget(
+            Sealer(settings.secret_key),
             workflow_id=workflow_id,
             account_id=await ensure_default_account(),
             allowed_origins=[],
             title=DEMO_WORKFLOW,
             greeting="Hi! I'm the demo assistant. Ask me anything.",
             starter_prompts=["What can you do?", "Tell me a joke"],
-            signing_secret=sealer.seal(new_signing_secret(), context=secret_context(widget_id)),
         )
     return widget.id
 

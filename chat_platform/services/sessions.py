@@ -74,12 +74,11 @@ async def rate_message(
     session_id: str, message_id: str, *, rating: str | None, comment: str | None
 ) -> dict[str, Any]:
     """Record (or withdraw, rating None) a chat user's rating of an answer of their session."""
-    message = await Message.get_or_none(id=message_id, session_id=session_id, role="assistant")
-    if message is None:
-        raise NotFound("Message does not exist", code="MESSAGE_NOT_FOUND")
-    await Message.filter(id=message.id).update(
+    rated = await Message.filter(id=message_id, session_id=session_id, role="assistant").update(
         feedback=rating,
         feedback_comment=comment if rating else None,
         feedback_at=utcnow() if rating else None,
     )
-    return {"id": message.id}
+    if not rated:
+        raise NotFound("Message does not exist", code="MESSAGE_NOT_FOUND")
+    return {"id": message_id}

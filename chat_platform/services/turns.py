@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from chat_platform.providers.base import ChatMessage
 from chat_platform.services.history import load_history
 from chat_platform.services.runtime import Runtime
 from chat_platform.services.views import message_view
+from chat_platform.store.cache import LRU
 from chat_platform.store.models import Message, Run, Session, WorkflowVersion
 
 log = logging.getLogger("chat_platform.turns")
@@ -91,8 +91,8 @@ class RunManager:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.tasks: dict[str, asyncio.Task[dict[str, Any]]] = {}
-        self._compiled: OrderedDict[tuple[str, int], CompiledWorkflow] = OrderedDict()
-        self._published: OrderedDict[tuple[str, int], Published] = OrderedDict()
+        self._compiled: LRU[tuple[str, int], CompiledWorkflow] = LRU(512)
+        self._published: LRU[tuple[str, int], Published] = LRU(512)
 
     async def published(self, workflow_id: str, version: int) -> Published | None:
         """Version `version` of a workflow (None if it does not exist). A version row never
@@ -101,27 +101,20 @@ class RunManager:
         on every run."""
         key = (workflow_id, version)
         snapshot = self._published.get(key)
-        if snapshot is not None:
-            self._published.move_to_end(key)
-            return snapshot
-        row = await WorkflowVersion.get_or_none(workflow_id=workflow_id, version=version)
-        if row is None:
-            return None
-        snapshot = Published(workflow_id, row.version, row.nodes, row.edges, row.settings or {})
-        self._published[key] = snapshot
-        if len(self._published) > 512:
-            self._published.popitem(last=False)
+        if snapshot is None:
+            row = await WorkflowVersion.get_or_none(workflow_id=workflow_id, version=version)
+            if row is None:
+                return None
+            snapshot = Published(workflow_id, row.version, row.nodes, row.edges, row.settings or {})
+            self._published.put(key, snapshot)
         return snapshot
 
     def compiled(self, workflow_id: str, version: int, nodes: Any, edges: Any) -> CompiledWorkflow:
         key = (workflow_id, version)
         wf = self._compiled.get(key)
         if wf is None:
-            wf = self._compiled[key] = compile_workflow(nodes, edges)
-            if len(self._compiled) > 512:
-                self._compiled.popitem(last=False)
-        else:
-            self._compiled.move_to_end(key)
+            wf = compile_workflow(nodes, edges)
+            self._compiled.put(key, wf)
         return wf
 
     def launch(self, job: TurnJob) -> asyncio.Task[dict[str, Any]]:

@@ -96,21 +96,33 @@ async def _get(principal: Principal, widget_id: str) -> Widget:
     return row
 
 
+async def insert_widget(
+    sealer: Sealer, *, workflow_id: str, account_id: str, **fields: Any
+) -> tuple[Widget, str]:
+    """Store a widget with a fresh signing secret (sealed); returns the row and the secret."""
+    widget_id = new_id("wgt")
+    secret = new_signing_secret()
+    row = await Widget.create(
+        id=widget_id,
+        workflow_id=workflow_id,
+        account_id=account_id,
+        signing_secret=sealer.seal(secret, context=secret_context(widget_id)),
+        **fields,
+    )
+    return row, secret
+
+
 async def create_widget(principal: Principal, sealer: Sealer, body: WidgetCreate) -> dict[str, Any]:
     """The new widget's view plus `signing_secret` — the only time it is shown."""
     principal.require(Permission.WORKFLOWS_WRITE)
     workflow_id = await _published_workflow_id(principal, body.workflow_id)
-    widget_id = new_id("wgt")
-    secret = new_signing_secret()
-    fields = body.model_dump(exclude_none=True, exclude={"workflow_id"})
-    row = await Widget.create(
-        id=widget_id,
+    row, secret = await insert_widget(
+        sealer,
         workflow_id=workflow_id,
         account_id=principal.account_id,
-        signing_secret=sealer.seal(secret, context=secret_context(widget_id)),
-        **fields,
+        **body.model_dump(exclude_none=True, exclude={"workflow_id"}),
     )
-    await audit.record(principal, AuditAction.WIDGET_CREATE, widget_id)
+    await audit.record(principal, AuditAction.WIDGET_CREATE, row.id)
     return {**widget_view(row), "signing_secret": secret}
 
 

@@ -8,9 +8,6 @@ May import: tortoise and the standard library.
 
 from __future__ import annotations
 
-import itertools
-import time
-import weakref
 from typing import Any
 
 from tortoise import Tortoise
@@ -66,34 +63,6 @@ async def open_database(database_url: str, *, pool_size: int = 10) -> None:
 
 async def close_database() -> None:
     await Tortoise.close_connections()
-
-
-# --- coherence of in-memory caches ------------------------------------------------------------
-#
-# Hot read paths (API-key verification, provider credentials) cache rows in memory. A cached
-# entry records `await cache_stamp()` when it was filled and stays valid while `cache_stamp()`
-# answers the same value:
-# - SQLite: (the connection, `PRAGMA data_version`). The data version moves only when ANOTHER
-#   connection committed — the CLI revoking a key, a second `--workers` process — never for
-#   this process's own writes (tortoise uses one connection), so it is a cheap (~0.1 ms, no
-#   ORM) exact check of "did anyone else write since". This process's own writes invalidate
-#   the caches explicitly.
-# - other databases (several processes sharing PostgreSQL): a time bucket of
-#   REMOTE_CACHE_TTL_S, i.e. a change made by another process is seen within that many seconds.
-REMOTE_CACHE_TTL_S = 5.0
-_connection_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
-_next_connection_id = itertools.count(1)
-
-
-async def cache_stamp() -> tuple[Any, ...]:
-    conn = connections.get("default")
-    if getattr(conn.capabilities, "dialect", "") == "sqlite":
-        ident = _connection_ids.get(conn)
-        if ident is None:
-            ident = _connection_ids[conn] = next(_next_connection_id)
-        _, rows = await conn.execute_query("PRAGMA data_version")
-        return ("sqlite", ident, rows[0][0])
-    return ("ttl", int(time.monotonic() // REMOTE_CACHE_TTL_S))
 
 
 # For tortoise's own CLI (`tortoise -c chat_platform.store.db.TORTOISE_ORM makemigrations`):
