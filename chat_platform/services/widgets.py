@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chat_platform.errors import BadRequest, NotFound, RateLimited
-from chat_platform.ids import iso, new_id
+from chat_platform.ids import has_prefix, iso, new_id
 from chat_platform.schemas.widgets import WidgetCreate, WidgetUpdate
 from chat_platform.services import audit
 from chat_platform.services.access import get_workflow
@@ -207,7 +207,7 @@ async def delete_widget(principal: Principal, widget_id: str) -> None:
 
 async def load_chat_widget(sealer: Sealer, widget_id: str) -> ChatWidget:
     """The widget a browser names, or NotFound(WIDGET_NOT_FOUND); no principal involved."""
-    if not isinstance(widget_id, str) or not widget_id.startswith("wgt_") or len(widget_id) > 64:
+    if not has_prefix(widget_id, "wgt"):
         raise NotFound("Widget does not exist", code="WIDGET_NOT_FOUND")
     row = await Widget.get_or_none(id=widget_id).select_related("workflow")
     if row is None:
@@ -225,7 +225,7 @@ async def load_chat_widget(sealer: Sealer, widget_id: str) -> ChatWidget:
 
 async def find_public_widget(widget_id: str) -> dict[str, Any] | None:
     """The public look of a widget (for the hosted page), or None."""
-    if not widget_id.startswith("wgt_") or len(widget_id) > 64:
+    if not has_prefix(widget_id, "wgt"):
         return None
     row = await Widget.get_or_none(id=widget_id)
     return public_widget_view(row) if row is not None else None
