@@ -5,16 +5,16 @@ May import: the standard library only.
 
 from __future__ import annotations
 
-import secrets
-import string
+import base64
+import os
 from datetime import UTC, datetime
-
-_ALPHABET = string.ascii_lowercase + string.digits
 
 
 def new_id(prefix: str, length: int = 20) -> str:
-    """`wf_…`, `run_…`: 20 characters of [a-z0-9] ≈ 103 bits of randomness."""
-    return f"{prefix}_{''.join(secrets.choice(_ALPHABET) for _ in range(length))}"
+    """`wf_…`, `run_…`: characters of [a-z2-7] (base32), 5 bits each: 100 bits for 20.
+    One urandom read (choosing characters one by one cost ~25 µs, several per turn)."""
+    raw = base64.b32encode(os.urandom((length * 5 + 7) // 8)).decode("ascii")
+    return f"{prefix}_{raw[:length].lower()}"
 
 
 def has_prefix(value: object, prefix: str) -> bool:

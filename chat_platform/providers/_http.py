@@ -1,7 +1,7 @@
 """Shared plumbing of the remote adapters: POST a streaming request with retries (429/5xx/529,
 honouring Retry-After, only before the first token), SSE line parsing, and translation of
-every httpx failure into ProviderError / ProviderTimeout with credentials scrubbed.
-May import: httpx, the standard library, chat_platform.errors.
+every transport failure into ProviderError / ProviderTimeout with credentials scrubbed.
+May import: the standard library, chat_platform.errors, providers.http11.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
-
 from chat_platform.errors import ProviderError, ProviderTimeout
+from chat_platform.providers.http11 import Client, Response, TransportError
 
 RETRYABLE = {429, 500, 502, 503, 504, 529}
 MAX_RETRY_AFTER_S = 10.0
@@ -41,7 +40,7 @@ def _error_message(name: str, response_text: str, status: int, secrets: list[str
     return f"{name}: HTTP {status}: {scrub(detail, secrets)[:300]}"
 
 
-def _retry_after(response: httpx.Response, attempt: int) -> float:
+def _retry_after(response: Response, attempt: int) -> float:
     raw = response.headers.get("retry-after")
     try:
         return min(float(raw), MAX_RETRY_AFTER_S) if raw else min(0.5 * 2**attempt, 4.0)
@@ -51,7 +50,7 @@ def _retry_after(response: httpx.Response, attempt: int) -> float:
 
 @asynccontextmanager
 async def open_stream(
-    client: httpx.AsyncClient,
+    client: Client,
     name: str,
     url: str,
     *,
@@ -60,32 +59,42 @@ async def open_stream(
     timeout_s: float,
     max_retries: int,
     secrets: list[str | None],
-) -> AsyncIterator[httpx.Response]:
+) -> AsyncIterator[Response]:
     """A 2xx streaming response, after retries. Errors: ProviderError / ProviderTimeout."""
-    timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
+    payload = json.dumps(body, ensure_ascii=False).encode()
+    headers = {"content-type": "application/json", **headers}
     attempt = 0
     while True:
         try:
-            request = client.build_request("POST", url, headers=headers, json=body, timeout=timeout)
-            response = await client.send(request, stream=True)
-        except httpx.TimeoutException:
+            response = await client.stream(
+                "POST",
+                url,
+                headers=headers,
+                body=payload,
+                connect_timeout=min(timeout_s, 10.0),
+                read_timeout=timeout_s,
+            )
+        except TimeoutError:
             if attempt < max_retries:
                 attempt += 1
                 continue
             raise ProviderTimeout(f"{name}: provider timeout") from None
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             if attempt < max_retries:
                 attempt += 1
                 await asyncio.sleep(min(0.5 * 2**attempt, 4.0))
                 continue
             raise ProviderError(
-                f"{name}: {scrub(type(exc).__name__ + ': ' + str(exc), secrets)[:300]}",
-                retryable=True,
+                f"{name}: {scrub(str(exc), secrets)[:300]}", retryable=True
             ) from None
         if response.status_code < 400:
             break
-        text = (await response.aread()).decode("utf-8", "replace")
-        await response.aclose()
+        try:
+            text = (await response.aread()).decode("utf-8", "replace")
+        except (TimeoutError, TransportError):
+            text = ""
+        finally:
+            await response.aclose()
         if response.status_code in RETRYABLE and attempt < max_retries:
             await asyncio.sleep(_retry_after(response, attempt))
             attempt += 1
@@ -97,9 +106,9 @@ async def open_stream(
         )
     try:
         yield response
-    except httpx.TimeoutException:
+    except TimeoutError:
         raise ProviderTimeout(f"{name}: provider timeout") from None
-    except httpx.HTTPError as exc:
+    except TransportError as exc:
         raise ProviderError(
             f"{name}: stream interrupted: {scrub(str(exc), secrets)[:200]}", retryable=True
         ) from None
@@ -107,7 +116,7 @@ async def open_stream(
         await response.aclose()
 
 
-async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:
+async def sse_events(response: Response) -> AsyncIterator[tuple[str | None, str]]:
     """(event name, data) pairs of an SSE body; comments and blank keep-alives skipped."""
     event: str | None = None
     data: list[str] = []

@@ -1,7 +1,7 @@
-"""Anthropic Messages wire: a thin httpx adapter. `message_start` carries input tokens,
-`content_block_delta`/`text_delta` the text, `message_delta` output tokens; `ping` is
+"""Anthropic Messages wire: a thin adapter on providers.http11. `message_start` carries
+input tokens, `content_block_delta`/`text_delta` the text, `message_delta` output tokens; `ping` is
 ignored and a mid-stream `error` event becomes ProviderError.
-May import: httpx, the standard library, chat_platform.errors, providers.base/_http.
+May import: the standard library, chat_platform.errors, providers.base/_http.
 """
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-import httpx
-
 from chat_platform.errors import ProviderError
 from chat_platform.providers._http import open_stream, sse_events
 from chat_platform.providers.base import ChatChunk, ChatRequest, TokenUsage
+from chat_platform.providers.http11 import Client
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -21,7 +20,7 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 class AnthropicChatModel:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: Client,
         *,
         api_key: str | None,
         base_url: str | None = None,

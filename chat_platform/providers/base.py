@@ -2,7 +2,7 @@
 
 `ChatModel.stream(request)` yields `ChatChunk`s: text deltas, and (usually last) one chunk
 carrying token usage. Implementations live beside this module (echo, openai, anthropic) and
-raise only `ProviderError` / `ProviderTimeout` from `chat_platform.errors`; no httpx exception
+raise only `ProviderError` / `ProviderTimeout` from `chat_platform.errors`; no transport exception
 ever leaves `providers/`. May import: the standard library and `chat_platform.errors`.
 """
 

@@ -1,7 +1,7 @@
 """OpenAI chat-completions wire (OpenAI, Azure OpenAI, vLLM, Ollama, LM Studio, llama.cpp):
-a thin httpx adapter. Streams `choices[0].delta.content`; token usage from the final chunk
-(`stream_options.include_usage`); stops at `[DONE]`.
-May import: httpx, the standard library, chat_platform.errors, providers.base/_http.
+a thin adapter on providers.http11. Streams `choices[0].delta.content`; token usage from the
+final chunk (`stream_options.include_usage`); stops at `[DONE]`.
+May import: the standard library, chat_platform.errors, providers.base/_http.
 """
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-import httpx
-
 from chat_platform.errors import ProviderError
 from chat_platform.providers._http import open_stream, sse_events
 from chat_platform.providers.base import ChatChunk, ChatRequest, TokenUsage
+from chat_platform.providers.http11 import Client
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -21,7 +20,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 class OpenAIChatModel:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: Client,
         *,
         api_key: str | None,
         base_url: str | None = None,

@@ -1,27 +1,24 @@
 """Provider registry for one run: names → ChatModel, built with the run's resolved
 credentials (workflow secret > project secret > server env; the caller resolves them).
-May import: httpx and this package.
+May import: this package.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import httpx
-
 from chat_platform.errors import ProviderError
 from chat_platform.providers.anthropic import AnthropicChatModel
 from chat_platform.providers.base import ChatModel
 from chat_platform.providers.echo import EchoChatModel, EchoTranscriptChatModel
+from chat_platform.providers.http11 import Client
 from chat_platform.providers.openai import OpenAIChatModel
 
 PROVIDERS = ("echo", "echo-transcript", "openai", "anthropic")
 
 
 class Registry:
-    def __init__(
-        self, client: httpx.AsyncClient, credentials: Mapping[str, str], timeout_s: float
-    ) -> None:
+    def __init__(self, client: Client, credentials: Mapping[str, str], timeout_s: float) -> None:
         self._client = client
         self._credentials = credentials
         self._timeout_s = timeout_s
@@ -57,6 +54,6 @@ class Registry:
 
 
 def build_registry(
-    client: httpx.AsyncClient, credentials: Mapping[str, str], *, timeout_s: float = 60.0
+    client: Client, credentials: Mapping[str, str], *, timeout_s: float = 60.0
 ) -> Registry:
     return Registry(client, credentials, timeout_s)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat_platform.store.models import Message
+from chat_platform.store import statements
 
 DEFAULT_MAX_MESSAGES = 50
 DEFAULT_MAX_TOKENS = 8000
@@ -34,12 +34,7 @@ async def load_history(session_id: str, settings: dict[str, Any] | None) -> list
     max_messages, max_tokens = history_budget(settings)
     if max_messages == 0:
         return []
-    rows = (
-        await Message.filter(session_id=session_id)
-        .order_by("-created_at", "-id")
-        .limit(max_messages)
-        .values("role", "content")
-    )
+    rows = await statements.recent_messages(session_id, max_messages)
     kept: list[dict[str, str]] = []
     budget = max_tokens * 4
     for row in rows:  # newest first: keep the most recent that fit

@@ -41,7 +41,8 @@ from chat_platform.services.turns import (
     result_payload,
 )
 from chat_platform.services.views import run_detail_view, run_view
-from chat_platform.store.models import Run, Session, Workflow
+from chat_platform.store import statements
+from chat_platform.store.models import Run, Workflow
 
 ERROR_STATUS = {"PROVIDER_ERROR": 502, "TIMEOUT": 504, "EXECUTION_FAILED": 500}
 
@@ -160,30 +161,19 @@ async def _target(
     errors and their order are those of the general path (workflow, runnable, version, then
     session), which handles everything but a visible session of this very workflow."""
     if body.session_id is not None:
-        row = (
-            await Session.filter(id=body.session_id)
-            .first()
-            .values(
-                "workflow_id",
-                "workflow__status",
-                "workflow__version",
-                "workflow__project_id",
-                "workflow__project__enabled",
-                "workflow__project__account_id",
-            )
-        )
+        row = await statements.session_target(body.session_id)
         if (
             row is not None
             and row["workflow_id"] == body.workflow_id
-            and row["workflow__project__account_id"] == principal.account_id
-            and principal.can_see_project(row["workflow__project_id"])
+            and row["account_id"] == principal.account_id
+            and principal.can_see_project(row["project_id"])
         ):
             workflow = Runnable(
                 row["workflow_id"],
-                row["workflow__project_id"],
-                row["workflow__status"],
-                row["workflow__version"],
-                bool(row["workflow__project__enabled"]),
+                row["project_id"],
+                row["status"],
+                row["version"],
+                bool(row["enabled"]),
             )
             _check_runnable(workflow)
             snapshot = await _published(runtime, workflow.id, body.version or workflow.version)

@@ -1,5 +1,5 @@
 """The runtime: long-lived collaborators every use case needs, built once per process by
-`create_app`'s lifespan (settings, secret sealer, rate limiter, event bus, HTTP client).
+`create_app`'s lifespan (settings, secret sealer, rate limiter, event bus, HTTP clients).
 
 May import: services' adapters (store, bus, providers) and the standard library.
 """
@@ -15,6 +15,7 @@ from chat_platform.bus.events import EventBus, MemoryEventBus
 from chat_platform.bus.locks import MemorySessionLocks, SessionLocks
 from chat_platform.bus.ratelimit import RateLimiter
 from chat_platform.config import Settings
+from chat_platform.providers.http11 import Client as ProviderClient
 from chat_platform.store.sealing import Sealer
 
 
@@ -23,7 +24,8 @@ class Runtime:
     settings: Settings
     sealer: Sealer
     rate_limiter: RateLimiter
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient  # Teams and other cold paths
+    provider_http: ProviderClient = field(default_factory=ProviderClient)  # model streams
     bus: EventBus = field(default_factory=MemoryEventBus)
     locks: SessionLocks = field(default_factory=MemorySessionLocks)
     redis: Any = None
@@ -33,5 +35,6 @@ class Runtime:
     async def aclose(self) -> None:
         await self.bus.close()
         await self.http.aclose()
+        await self.provider_http.aclose()
         if self.redis is not None:
             await self.redis.aclose()

@@ -27,6 +27,7 @@ from chat_platform.providers.base import ChatMessage
 from chat_platform.services.history import load_history
 from chat_platform.services.runtime import Runtime
 from chat_platform.services.views import message_view
+from chat_platform.store import statements
 from chat_platform.store.cache import LRU
 from chat_platform.store.models import Message, Run, Session, WorkflowVersion
 
@@ -160,7 +161,9 @@ class RunManager:
 
     async def _execute(self, job: TurnJob) -> dict[str, Any]:
         providers = build_registry(
-            self.runtime.http, job.credentials, timeout_s=self.runtime.settings.provider_timeout_s
+            self.runtime.provider_http,
+            job.credentials,
+            timeout_s=self.runtime.settings.provider_timeout_s,
         )
         if job.resume is None:
             history = await load_history(job.session_id, job.settings) if job.session_id else []
@@ -210,7 +213,9 @@ class RunManager:
         outcome = engine_run.outcome
         assert outcome is not None
         now = utcnow()
-        await Run.filter(id=job.run_id).update(
+        await statements.update_by_pk(
+            Run,
+            job.run_id,
             status=outcome.status,
             output=json_value(outcome.output),
             error=outcome.error,
@@ -241,7 +246,9 @@ class RunManager:
         self, job: TurnJob, status: str, error: str, text: str
     ) -> dict[str, Any]:
         now = utcnow()
-        await Run.filter(id=job.run_id).update(
+        await statements.update_by_pk(
+            Run,
+            job.run_id,
             status=status,
             error=error,
             error_code="EXECUTION_FAILED" if status == "failed" else None,
@@ -295,7 +302,7 @@ class RunManager:
 
     async def _touch_session(self, job: TurnJob) -> None:
         """Once per turn, at its end (the user's and the assistant's messages are stored)."""
-        await Session.filter(id=job.session_id).update(updated_at=utcnow())
+        await statements.update_by_pk(Session, job.session_id, updated_at=utcnow())
 
     async def _publish_message(self, job: TurnJob, msg: Message, client_id: str | None) -> None:
         event: dict[str, Any] = {"type": "message.created", "message": message_view(msg)}

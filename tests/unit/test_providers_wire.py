@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from chat_platform.errors import ProviderError, ProviderTimeout
 from chat_platform.providers import build_registry
 from chat_platform.providers.base import ChatChunk, ChatMessage, ChatRequest, TokenUsage
+from chat_platform.providers.http11 import Client
 from tests.fakes.llm_wire import FakeLLM, serve_fake
 
 KEY = "sk-test-" + "x1y2z3" * 3
@@ -21,7 +21,7 @@ REQ = ChatRequest(
 
 
 async def collect(provider: str, fake: FakeLLM, **creds: str) -> list[ChatChunk]:
-    async with httpx.AsyncClient() as client:
+    async with Client() as client:
         base = fake.base_url + ("/v1" if provider == "openai" else "")
         name = provider.upper()
         registry = build_registry(
@@ -87,14 +87,14 @@ async def test_mid_stream_failures_are_not_retried() -> None:
 
 
 async def test_timeout_becomes_provider_timeout() -> None:
-    async with serve_fake(FakeLLM(delay_s=5)) as fake, httpx.AsyncClient() as client:
+    async with serve_fake(FakeLLM(delay_s=5)) as fake, Client() as client:
         registry = build_registry(client, {"OPENAI_BASE_URL": fake.base_url + "/v1"}, timeout_s=0.3)
         with pytest.raises(ProviderTimeout):
             [c async for c in registry.get("openai").stream(REQ)]
 
 
 async def test_registry_errors() -> None:
-    async with httpx.AsyncClient() as client:
+    async with Client() as client:
         registry = build_registry(client, {})
         with pytest.raises(ProviderError, match="Unknown provider 'gpt'"):
             registry.get("gpt")
@@ -105,7 +105,7 @@ async def test_registry_errors() -> None:
 
 
 async def test_echo_is_exact_and_validates_delay() -> None:
-    async with httpx.AsyncClient() as client:
+    async with Client() as client:
         registry = build_registry(client, {})
         text = "  spaced   words\tand tabs  "
         req = ChatRequest(model="", messages=[ChatMessage("user", text)])

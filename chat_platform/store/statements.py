@@ -1,0 +1,94 @@
+"""Hand-written SQL for the statements every chat turn runs, on Tortoise's own connection.
+
+Why: building these queries through Tortoise's query builder (pypika copies, filter
+resolution) was ~15 % of a turn's CPU in the load bench (bench/PERF-LOG.md). The SQL here is
+built once per statement shape and dialect; values go through the same `Field.to_db_value`
+conversions as Tortoise's `update()`, so rows are stored exactly as the ORM stores them, and
+the statements run inside whatever transaction context the caller is in.
+May import: tortoise, the standard library and store.models.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tortoise.models import Model
+
+from chat_platform.store.models import Message, Project, Session, Workflow
+
+_SQL: dict[tuple[Any, ...], str] = {}
+
+
+def _dialect_sql(sql: str, dialect: str) -> str:
+    """`?` placeholders as the dialect wants them (asyncpg numbers them)."""
+    if dialect != "postgres":
+        return sql
+    count = iter(range(1, 1000))
+    return re.sub(r"\?", lambda _m: f"${next(count)}", sql)
+
+
+def _column(model: type[Model], name: str) -> str:
+    return f'"{model._meta.fields_db_projection[name]}"'
+
+
+def _table(model: type[Model]) -> str:
+    return f'"{model._meta.db_table}"'
+
+
+async def update_by_pk(model: type[Model], pk: str, **fields: Any) -> int:
+    """`Model.filter(pk=pk).update(**fields)` without the query builder; rows changed."""
+    db = model._meta.db
+    dialect = db.capabilities.dialect
+    key = ("update", model, tuple(fields), dialect)
+    sql = _SQL.get(key)
+    if sql is None:
+        sets = ", ".join(f"{_column(model, name)} = ?" for name in fields)
+        pk_column = _column(model, model._meta.pk_attr)
+        sql = _SQL[key] = _dialect_sql(
+            f"UPDATE {_table(model)} SET {sets} WHERE {pk_column} = ?", dialect
+        )
+    fields_map = model._meta.fields_map
+    values = [fields_map[name].to_db_value(value, model) for name, value in fields.items()]
+    values.append(pk)
+    return (await db.execute_query(sql, values))[0]
+
+
+async def recent_messages(session_id: str, limit: int) -> list[dict[str, Any]]:
+    """role and content of a session's newest `limit` messages, newest first."""
+    db = Message._meta.db
+    dialect = db.capabilities.dialect
+    key = ("recent", dialect)
+    sql = _SQL.get(key)
+    if sql is None:
+        m = Message
+        sql = _SQL[key] = _dialect_sql(
+            f"SELECT {_column(m, 'role')} AS role, {_column(m, 'content')} AS content "
+            f"FROM {_table(m)} WHERE {_column(m, 'session_id')} = ? "
+            f"ORDER BY {_column(m, 'created_at')} DESC, {_column(m, 'id')} DESC LIMIT ?",
+            dialect,
+        )
+    return await db.execute_query_dict(sql, [session_id, limit])
+
+
+async def session_target(session_id: str) -> dict[str, Any] | None:
+    """What a turn needs of a session, its workflow and its project, in one query."""
+    db = Session._meta.db
+    dialect = db.capabilities.dialect
+    key = ("target", dialect)
+    sql = _SQL.get(key)
+    if sql is None:
+        s, w, p = Session, Workflow, Project
+        sql = _SQL[key] = _dialect_sql(
+            f"SELECT s.{_column(s, 'workflow_id')} AS workflow_id, "
+            f"w.{_column(w, 'status')} AS status, w.{_column(w, 'version')} AS version, "
+            f"w.{_column(w, 'project_id')} AS project_id, "
+            f"p.{_column(p, 'enabled')} AS enabled, p.{_column(p, 'account_id')} AS account_id "
+            f"FROM {_table(s)} s "
+            f"JOIN {_table(w)} w ON w.{_column(w, 'id')} = s.{_column(s, 'workflow_id')} "
+            f"JOIN {_table(p)} p ON p.{_column(p, 'id')} = w.{_column(w, 'project_id')} "
+            f"WHERE s.{_column(s, 'id')} = ?",
+            dialect,
+        )
+    rows = await db.execute_query_dict(sql, [session_id])
+    return rows[0] if rows else None
