@@ -25,12 +25,15 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
+TOKENS = 20  # the stub's answer: " tok0 tok1 … tok19", one SSE chunk per token
+ANSWER = "".join(f" tok{i}" for i in range(TOKENS))
 
 
 def free_port() -> int:
@@ -82,7 +85,10 @@ class Stack:
 
     def __enter__(self) -> Stack:
         stub = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "openai_stub.py"), "--port", str(self.stub_port)],
+            [
+                *(sys.executable, str(ROOT / "bench" / "openai_stub.py")),
+                *("--port", str(self.stub_port), "--tokens", str(TOKENS)),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -242,7 +248,23 @@ class RawHttp:
                         yield json.loads(line[5:])
 
 
-async def sse_client(stack: Stack, wf: str, turns: int, ttfd: list[float], tt: list[float]) -> None:
+@dataclass
+class Tally:
+    """Per-turn figures of one load run: time to first delta, turn time, delta events."""
+
+    ttfd: list[float] = field(default_factory=list)
+    turn: list[float] = field(default_factory=list)
+    deltas: list[int] = field(default_factory=list)
+
+    def add(self, t0: float, first: float | None, text: list[str]) -> None:
+        if "".join(text) != ANSWER:  # coalesced deltas must still add up to the exact answer
+            raise RuntimeError(f"streamed text {''.join(text)!r} is not the stub's answer")
+        self.turn.append(time.perf_counter() - t0)
+        self.ttfd.append(first if first is not None else float("nan"))
+        self.deltas.append(len(text))
+
+
+async def sse_client(stack: Stack, wf: str, turns: int, tally: Tally) -> None:
     async with RawHttp("127.0.0.1", stack.port, stack.key) as c:
         session = (await c.post_json("/sessions", {"workflow_id": wf}))["id"]
         for i in range(turns):
@@ -254,18 +276,19 @@ async def sse_client(stack: Stack, wf: str, turns: int, ttfd: list[float], tt: l
             t0 = time.perf_counter()
             first = None
             done = False
+            text: list[str] = []
             async for event in c.stream("/run/stream", body):
-                if event.get("type") == "node:text-delta" and first is None:
-                    first = time.perf_counter() - t0
+                if event.get("type") == "node:text-delta":
+                    first = time.perf_counter() - t0 if first is None else first
+                    text.append(event["delta"])
                 if event.get("type") == "run:result":
                     done = True  # keep reading to the end of the body (keep-alive)
             if not done:
                 raise RuntimeError("stream ended without run:result")
-            tt.append(time.perf_counter() - t0)
-            ttfd.append(first if first is not None else float("nan"))
+            tally.add(t0, first, text)
 
 
-async def ws_client(stack: Stack, wf: str, turns: int, ttfd: list[float], tt: list[float]) -> None:
+async def ws_client(stack: Stack, wf: str, turns: int, tally: Tally) -> None:
     url = stack.base.replace("http", "ws") + "/api/v1/ws"
     async with websockets.connect(url, max_size=2**20, compression=None) as ws:
         await ws.send(json.dumps({"type": "auth", "api_key": stack.key}))
@@ -275,6 +298,7 @@ async def ws_client(stack: Stack, wf: str, turns: int, ttfd: list[float], tt: li
         for i in range(turns):
             t0 = time.perf_counter()
             first = None
+            text: list[str] = []
             await ws.send(
                 json.dumps(
                     {
@@ -286,14 +310,14 @@ async def ws_client(stack: Stack, wf: str, turns: int, ttfd: list[float], tt: li
             )
             while True:
                 frame = json.loads(await ws.recv())
-                if frame.get("type") == "node:text-delta" and first is None:
-                    first = time.perf_counter() - t0
+                if frame.get("type") == "node:text-delta":
+                    first = time.perf_counter() - t0 if first is None else first
+                    text.append(frame["delta"])
                 if frame.get("type") == "run:result":
                     break
                 if frame.get("type") == "error":
                     raise RuntimeError(frame)
-            tt.append(time.perf_counter() - t0)
-            ttfd.append(first if first is not None else float("nan"))
+            tally.add(t0, first, text)
 
 
 async def _expect(ws, kind: str) -> dict:
@@ -308,8 +332,7 @@ async def _expect(ws, kind: str) -> dict:
 async def load(
     stack: Stack, wf: str, transport: str, concurrency: int, turns: int, profile: str = ""
 ) -> None:
-    ttfd: list[float] = []
-    tt: list[float] = []
+    tally = Tally()
     sampler = Sampler(stack.server.pid)
     task = asyncio.create_task(sampler.run())
     client = sse_client if transport == "sse" else ws_client
@@ -334,31 +357,33 @@ async def load(
             stderr=subprocess.DEVNULL,
         )
     t0 = time.perf_counter()
-    await asyncio.gather(*(client(stack, wf, turns, ttfd, tt) for _ in range(concurrency)))
+    await asyncio.gather(*(client(stack, wf, turns, tally) for _ in range(concurrency)))
     wall = time.perf_counter() - t0
     if spy is not None:
         spy.send_signal(2)
         spy.wait(30)
     task.cancel()
+    tt = tally.turn
     n = max(1, len(tt))
     server_ms = (cpu_s(stack.server.pid) - cpu0[0]) * 1000 / n
     stub_ms = (cpu_s(stack.stub.pid) - cpu0[1]) * 1000 / n
     client_ms = (time.process_time() - cpu0[2]) * 1000 / n
-    ms = [x * 1000 for x in ttfd if x == x]
+    ms = [x * 1000 for x in tally.ttfd if x == x]
     tms = [x * 1000 for x in tt]
     print(
         f"{transport:>3} C={concurrency:<3} T={turns:<3} turns={len(tt):<5} "
         f"TTFD p50/p95/p99 {pct(ms, 50):6.1f}/{pct(ms, 95):6.1f}/{pct(ms, 99):6.1f} ms  "
         f"turn p50/p95/p99 {pct(tms, 50):6.1f}/{pct(tms, 95):6.1f}/{pct(tms, 99):6.1f} ms  "
         f"{len(tt) / wall:6.1f} turns/s  server RSS peak {sampler.peak:6.1f} MB  "
-        f"CPU/turn server {server_ms:.1f} stub {stub_ms:.1f} client {client_ms:.1f} ms",
+        f"CPU/turn server {server_ms:.1f} stub {stub_ms:.1f} client {client_ms:.1f} ms  "
+        f"delta events/turn {sum(tally.deltas) / n:.1f}",
         flush=True,
     )
 
 
 async def warm_up(stack: Stack, wf: str, transport: str) -> None:
     client = sse_client if transport == "sse" else ws_client
-    await asyncio.gather(*(client(stack, wf, 5, [], []) for _ in range(2)))
+    await asyncio.gather(*(client(stack, wf, 5, Tally()) for _ in range(2)))
 
 
 async def idle(stack: Stack, wf: str, count: int) -> None:

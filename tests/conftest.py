@@ -177,7 +177,11 @@ class LiveServer:
     def cli(self, *args: str) -> str:
         out = subprocess.run(
             [sys.executable, "-m", "chat_platform.cli", *args],
-            env=self.env, capture_output=True, text=True, check=True, timeout=60,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
         )
         return out.stdout.strip()
 
@@ -194,12 +198,26 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Liv
         env.pop(name, None)
     key = subprocess.run(
         [sys.executable, "-m", "chat_platform.cli", "keys", "create", "--role", "admin"],
-        env=env, capture_output=True, text=True, check=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout.strip()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chat_platform.cli", "serve", "--port", str(port),
-         "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "chat_platform.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -70,7 +70,7 @@ def _split(s: str, sep: str, limit: int | None = None) -> list[str]:
         return s.split(sep) if sep else list(s)
     if limit == 0:
         return []
-    return s.split(sep, limit - 1) if sep else [*list(s[:limit - 1]), s[limit - 1:]]
+    return s.split(sep, limit - 1) if sep else [*list(s[: limit - 1]), s[limit - 1 :]]
 
 
 def _join(items: list[Any], sep: str = "") -> str:

@@ -116,23 +116,43 @@ async def open_stream(
         await response.aclose()
 
 
-async def sse_events(response: Response) -> AsyncIterator[tuple[str | None, str]]:
-    """(event name, data) pairs of an SSE body; comments and blank keep-alives skipped."""
+async def sse_batches(response: Response) -> AsyncIterator[list[tuple[str | None, str]]]:
+    """(event name, data) pairs of an SSE body, grouped by the network read that completed
+    them (adapters merge the deltas of one read into one chunk: they arrived together);
+    comments and blank keep-alives skipped."""
     event: str | None = None
     data: list[str] = []
-    async for line in response.aiter_lines():
-        if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = None, []
+    pending = b""
+
+    def parse(lines: list[bytes], batch: list[tuple[str | None, str]]) -> None:
+        nonlocal event, data
+        for raw in lines:
+            line = raw.decode("utf-8", "replace")
+            if not line:
+                if data:
+                    batch.append((event, "\n".join(data)))
+                event, data = None, []
+                continue
+            if line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "event":
+                event = value
+            elif field == "data":
+                data.append(value)
+
+    async for piece in response.aiter_bytes():
+        pending += piece
+        cut = max(pending.rfind(b"\n"), pending.rfind(b"\r", 0, len(pending) - 1))
+        if cut < 0:
             continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if field == "event":
-            event = value
-        elif field == "data":
-            data.append(value)
-    if data:
-        yield event, "\n".join(data)
+        complete, pending = pending[: cut + 1], pending[cut + 1 :]
+        batch: list[tuple[str | None, str]] = []
+        parse(complete.splitlines(), batch)
+        if batch:
+            yield batch
+    batch = []
+    parse([*pending.splitlines(), b""], batch)
+    if batch:
+        yield batch

@@ -131,31 +131,41 @@ class Response:
         return True
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        """The decoded body (chunk framing removed), in pieces as they arrive."""
+        """The decoded body (chunk framing removed): one piece per network read, holding every
+        complete chunk that read brought."""
         if self._done or self._conn is None:
             return
         buf = self._buf
         try:
             if self._chunked:
+                pieces: list[bytes] = []
                 while True:
                     end = buf.find(b"\r\n")
-                    while end < 0:
-                        if len(buf) > MAX_HEAD or not await self._fill():
-                            raise TransportError("stream ended inside the chunk framing")
-                        end = buf.find(b"\r\n")
+                    if end < 0 or len(buf) < end + 2:
+                        if pieces:
+                            yield b"".join(pieces)
+                            pieces.clear()
+                        while end < 0:
+                            if len(buf) > MAX_HEAD or not await self._fill():
+                                raise TransportError("stream ended inside the chunk framing")
+                            end = buf.find(b"\r\n")
                     try:
                         size = int(bytes(buf[:end]).split(b";", 1)[0], 16)
                     except ValueError:
                         raise TransportError("bad chunk size") from None
                     if size == 0:
+                        if pieces:
+                            yield b"".join(pieces)
                         await self._skip_trailers(end + 2)
                         break
-                    while len(buf) < end + 2 + size + 2:
+                    if len(buf) < end + 4 + size and pieces:
+                        yield b"".join(pieces)
+                        pieces.clear()
+                    while len(buf) < end + 4 + size:
                         if not await self._fill():
                             raise TransportError("stream ended inside a chunk")
-                    piece = bytes(buf[end + 2 : end + 2 + size])
+                    pieces.append(bytes(buf[end + 2 : end + 2 + size]))
                     del buf[: end + 4 + size]
-                    yield piece
             elif self._remaining is not None:
                 while self._remaining > 0:
                     if not buf and not await self._fill():
@@ -189,21 +199,6 @@ class Response:
                 del buf[: end + 2]
                 return
             start = end + 2
-
-    async def aiter_lines(self) -> AsyncIterator[str]:
-        """Body lines without their `\\n` / `\\r\\n`, decoded as UTF-8."""
-        pending = b""
-        async for piece in self.aiter_bytes():
-            pending += piece
-            cut = pending.rfind(b"\n")
-            if cut < 0:
-                continue
-            complete, pending = pending[: cut + 1], pending[cut + 1 :]
-            for line in complete.splitlines():
-                yield line.decode("utf-8", "replace")
-        if pending:
-            for line in pending.splitlines():
-                yield line.decode("utf-8", "replace")
 
     async def aread(self) -> bytes:
         return b"".join([piece async for piece in self.aiter_bytes()])

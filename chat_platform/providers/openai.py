@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator
 
 from chat_platform.errors import ProviderError
-from chat_platform.providers._http import open_stream, sse_events
+from chat_platform.providers._http import open_stream, sse_batches
 from chat_platform.providers.base import ChatChunk, ChatRequest, TokenUsage
 from chat_platform.providers.http11 import Client
 
@@ -64,26 +64,39 @@ class OpenAIChatModel:
             max_retries=self._max_retries,
             secrets=[self._api_key],
         ) as response:
-            async for _, data in sse_events(response):
-                if data.strip() == "[DONE]":
-                    return
-                try:
-                    chunk = json.loads(data)
-                except ValueError:
-                    raise ProviderError("openai: malformed stream chunk") from None
-                if "error" in chunk:
-                    err = chunk["error"]
-                    msg = err.get("message") if isinstance(err, dict) else str(err)
-                    raise ProviderError(f"openai: {str(msg)[:300]}")
-                usage = chunk.get("usage")
-                for choice in chunk.get("choices") or []:
-                    delta = (choice.get("delta") or {}).get("content")
-                    if delta:
-                        yield ChatChunk(delta=delta)
-                if usage:
-                    yield ChatChunk(
-                        usage=TokenUsage(
-                            int(usage.get("prompt_tokens") or 0),
-                            int(usage.get("completion_tokens") or 0),
+            async for batch in sse_batches(response):
+                text: list[str] = []  # the deltas of one read become one chunk
+                usage: TokenUsage | None = None
+                failure: ProviderError | None = None
+                done = False
+                for _, data in batch:
+                    if data.strip() == "[DONE]":
+                        done = True
+                        break
+                    try:
+                        chunk = json.loads(data)
+                    except ValueError:
+                        failure = ProviderError("openai: malformed stream chunk")
+                        break
+                    if "error" in chunk:
+                        err = chunk["error"]
+                        msg = err.get("message") if isinstance(err, dict) else str(err)
+                        failure = ProviderError(f"openai: {str(msg)[:300]}")
+                        break
+                    for choice in chunk.get("choices") or []:
+                        delta = (choice.get("delta") or {}).get("content")
+                        if delta:
+                            text.append(delta)
+                    if counts := chunk.get("usage"):
+                        usage = TokenUsage(
+                            int(counts.get("prompt_tokens") or 0),
+                            int(counts.get("completion_tokens") or 0),
                         )
-                    )
+                if text:  # what arrived before a failure is kept as partial text
+                    yield ChatChunk(delta="".join(text))
+                if failure is not None:
+                    raise failure
+                if usage is not None:
+                    yield ChatChunk(usage=usage)
+                if done:
+                    return

@@ -19,7 +19,10 @@ def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env.pop("CHAT_PLATFORM_DATABASE_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "chat_platform.cli", *args],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -86,7 +89,10 @@ def serve_banner(data_dir: Path) -> str:
         env.pop(name, None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "chat_platform.cli", "serve", "--port", str(free_port())],
-        env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
     )
     lines: list[str] = []
     try:

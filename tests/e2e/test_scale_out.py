@@ -124,13 +124,16 @@ async def test_turn_started_on_b_streams_to_a_socket(
         await authed(ws_a, node_a)
         ready_b = await open_session(ws_b, session_id=session_id)
         await open_session(ws_a, session_id=session_id)
-        await ws_a.send(json.dumps(
-            {"type": "message.send", "content": "again please", "client_message_id": "c-2"}
-        ))
+        await ws_a.send(
+            json.dumps(
+                {"type": "message.send", "content": "again please", "client_message_id": "c-2"}
+            )
+        )
         seen = []
         while not seen or seen[-1]["type"] != "run:result":
             seen.append(await recv(ws_b, wait_s=20))
-        assert [f["seq"] for f in seen] == list(range(ready_b["seq"] + 1,
-                                                      ready_b["seq"] + 1 + len(seen)))
+        assert [f["seq"] for f in seen] == list(
+            range(ready_b["seq"] + 1, ready_b["seq"] + 1 + len(seen))
+        )
         assert seen[0]["type"] == "message.created" and seen[0]["client_message_id"] == "c-2"
     await asyncio.sleep(0)

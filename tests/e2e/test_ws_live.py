@@ -184,8 +184,14 @@ async def test_stream_a_turn(live_server: LiveServer) -> None:
     async with socket(live_server) as ws:
         await authed(ws, live_server)
         ready = await open_session(ws, workflow_id=wid)
-        await send(ws, {"type": "message.send", "content": "streams word by word",
-                        "client_message_id": "live-1"})
+        await send(
+            ws,
+            {
+                "type": "message.send",
+                "content": "streams word by word",
+                "client_message_id": "live-1",
+            },
+        )
         frames = await until(ws, "run:result")
     assert_contiguous(frames, ready["seq"] + 1)
     assert frames[0]["type"] == "message.created" and frames[0]["client_message_id"] == "live-1"
@@ -203,8 +209,10 @@ async def test_two_sockets_one_session(live_server: LiveServer) -> None:
         sid = (await open_session(tab1, workflow_id=wid))["session"]["id"]
         await open_session(tab2, session_id=sid)
         for n, (sender, other) in enumerate(((tab1, tab2), (tab2, tab1))):
-            await send(sender, {"type": "message.send", "content": f"turn {n}",
-                                "client_message_id": f"tab-{n}"})
+            await send(
+                sender,
+                {"type": "message.send", "content": f"turn {n}", "client_message_id": f"tab-{n}"},
+            )
             mine, theirs = await until(sender, "run:result"), await until(other, "run:result")
             assert mine == theirs and mine[0]["client_message_id"] == f"tab-{n}"
 
@@ -216,8 +224,10 @@ async def test_reconnect_with_resume_after_seq_loses_nothing(live_server: LiveSe
         await authed(ws, live_server)
         ready = await open_session(ws, workflow_id=wid)
         sid = ready["session"]["id"]
-        await send(ws, {"type": "message.send", "content": " ".join(words),
-                        "client_message_id": "resume-1"})
+        await send(
+            ws,
+            {"type": "message.send", "content": " ".join(words), "client_message_id": "resume-1"},
+        )
         seen = [await recv(ws) for _ in range(6)]  # then the connection drops mid-turn
     last_seq = seen[-1]["seq"]
     await asyncio.sleep(0.3)  # the turn goes on without us
@@ -234,8 +244,10 @@ async def test_reconnect_with_resume_after_seq_loses_nothing(live_server: LiveSe
     async with socket(live_server) as ws:
         await authed(ws, live_server)
         await open_session(ws, session_id=sid)
-        await send(ws, {"type": "message.send", "content": " ".join(words),
-                        "client_message_id": "resume-1"})
+        await send(
+            ws,
+            {"type": "message.send", "content": " ".join(words), "client_message_id": "resume-1"},
+        )
         dup = await recv(ws)
         assert dup["type"] == "message.created" and dup["duplicate"] is True
     with api(live_server) as c:
@@ -273,8 +285,11 @@ async def test_slow_consumer_is_closed_with_a_reason(live_server: LiveServer) ->
                 r = await http.post(
                     "/api/v1/run",
                     headers={"Authorization": f"Bearer {live_server.admin_key}"},
-                    json={"workflow_id": wid, "session_id": sid,
-                          "input": [{"role": "user", "content": word * 99 + f"t{n}"}]},
+                    json={
+                        "workflow_id": wid,
+                        "session_id": sid,
+                        "input": [{"role": "user", "content": word * 99 + f"t{n}"}],
+                    },
                 )
                 assert r.status_code == 200 and r.json()["status"] == "completed", r.text
         # meanwhile another session is served as usual

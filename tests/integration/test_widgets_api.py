@@ -20,14 +20,25 @@ from chat_platform.store.models import AuditLog, Project, Widget, Workflow, Work
 from tests.conftest import make_key
 
 WIDGET_KEYS = {
-    "id", "workflow_id", "allowed_origins", "title", "greeting", "starter_prompts",
-    "theme_color", "show_feedback", "created_at", "updated_at",
+    "id",
+    "workflow_id",
+    "allowed_origins",
+    "title",
+    "greeting",
+    "starter_prompts",
+    "theme_color",
+    "show_feedback",
+    "created_at",
+    "updated_at",
 }
 ECHO_GRAPH: dict[str, Any] = {
     "nodes": [
         {"id": "start", "type": "start", "data": {"label": "Start"}},
-        {"id": "agent_1", "type": "agent",
-         "data": {"label": "Echo", "provider": "echo", "model": "echo", "include_history": True}},
+        {
+            "id": "agent_1",
+            "type": "agent",
+            "data": {"label": "Echo", "provider": "echo", "model": "echo", "include_history": True},
+        },
         {"id": "end", "type": "end", "data": {"output": "{{output}}"}},
     ],
     "edges": [
@@ -46,14 +57,23 @@ async def published_workflow(
         project_id = new_id("proj")
         await Project.create(id=project_id, account_id=DEFAULT_ACCOUNT_ID, name="Widgets")
     workflow = await Workflow.create(
-        id=new_id("wf"), project_id=project_id, name="Support",
-        status="live" if published else "draft", version=1 if published else 0,
-        nodes=graph["nodes"], edges=graph["edges"], settings={},
+        id=new_id("wf"),
+        project_id=project_id,
+        name="Support",
+        status="live" if published else "draft",
+        version=1 if published else 0,
+        nodes=graph["nodes"],
+        edges=graph["edges"],
+        settings={},
     )
     if published:
         await WorkflowVersion.create(
-            id=new_id("wfv"), workflow_id=workflow.id, version=1,
-            nodes=graph["nodes"], edges=graph["edges"], settings={},
+            id=new_id("wfv"),
+            workflow_id=workflow.id,
+            version=1,
+            nodes=graph["nodes"],
+            edges=graph["edges"],
+            settings={},
         )
     return workflow.id
 
@@ -63,8 +83,11 @@ async def test_create_get_list_update_delete(api: httpx.AsyncClient) -> None:
     body = {
         "workflow_id": wf,
         "allowed_origins": ["HTTPS://Shop.Example.com:443/", "http://localhost:3000"],
-        "title": "Help", "greeting": "Hi!", "starter_prompts": ["Where is my order?"],
-        "theme_color": "#ff0066", "show_feedback": True,
+        "title": "Help",
+        "greeting": "Hi!",
+        "starter_prompts": ["Where is my order?"],
+        "theme_color": "#ff0066",
+        "show_feedback": True,
     }
     r = await api.post("/api/v1/widgets", json=body)
     assert r.status_code == 201, r.text
@@ -211,9 +234,12 @@ def test_signed_token() -> None:
     # the same user from another device gets the same visitor
     assert visitors.verify_visitor_token(visitors.sign_visitor_token(secret, "user-42"), **kw) == v
     # audience bound to this widget
-    assert visitors.verify_visitor_token(
-        visitors.sign_visitor_token(secret, "u", widget_id="wgt_a"), **kw
-    ).visitor_id == "user:u"
+    assert (
+        visitors.verify_visitor_token(
+            visitors.sign_visitor_token(secret, "u", widget_id="wgt_a"), **kw
+        ).visitor_id
+        == "user:u"
+    )
     bad = [
         visitors.sign_visitor_token(visitors.new_signing_secret(), "user-42"),
         visitors.sign_visitor_token(secret, "u", widget_id="wgt_b"),

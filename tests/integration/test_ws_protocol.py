@@ -139,8 +139,10 @@ def test_auth_timeout_closes(chat: Chat) -> None:
         ('{"type": 5}', "MISSING_FIELD"),
         ('{"type": "message.send"}', "MISSING_FIELD"),
         ('{"type": "message.send", "content": 5}', "VALIDATION_ERROR"),
-        ('{"type": "approval.respond", "run_id": "run_x", "decision": "maybe"}',
-         "VALIDATION_ERROR"),
+        (
+            '{"type": "approval.respond", "run_id": "run_x", "decision": "maybe"}',
+            "VALIDATION_ERROR",
+        ),
         ('{"type": "session.open", "resume_after_seq": -1}', "VALIDATION_ERROR"),
         ("[" * 100_000, "INVALID_JSON"),
     ],
@@ -175,12 +177,17 @@ def test_widget_visitor_anonymous_token_issued_and_reused(chat: Chat) -> None:
     assert ok["type"] == "auth.ok" and ok["visitor_token"].startswith("v1.")
     assert ok["visitor_id"].startswith("vis_")
     assert ok["widget"] == {
-        "id": widget["id"], "title": "Help", "greeting": "Hi!", "starter_prompts": ["Order?"],
-        "theme_color": "#2563eb", "show_feedback": False,
+        "id": widget["id"],
+        "title": "Help",
+        "greeting": "Hi!",
+        "starter_prompts": ["Order?"],
+        "theme_color": "#2563eb",
+        "show_feedback": False,
     }
     with chat.connect() as ws:
-        ws.send_json({"type": "auth", "widget_id": widget["id"],
-                      "visitor_token": ok["visitor_token"]})
+        ws.send_json(
+            {"type": "auth", "widget_id": widget["id"], "visitor_token": ok["visitor_token"]}
+        )
         again = recv(ws)
     assert again["visitor_token"] is None and again["visitor_id"] == ok["visitor_id"]
 
@@ -500,8 +507,9 @@ def test_approvals_from_an_api_key_socket(chat: Chat) -> None:
         waiting = next(f for f in frames if f["type"] == "node:waiting_approval")
         assert waiting["approvalPrompt"] == "Go on?"
         run_id = waiting["runId"]
-        ws.send_json({"type": "approval.respond", "run_id": run_id, "decision": "approve",
-                      "comment": "ok"})
+        ws.send_json(
+            {"type": "approval.respond", "run_id": run_id, "decision": "approve", "comment": "ok"}
+        )
         rest = until(ws, "run:result")
         assert rest[0]["type"] == "run:resumed"
         answer = next(f for f in rest if f["type"] == "message.created")
@@ -611,8 +619,12 @@ def test_visitor_decides_the_approvals_of_their_own_conversation(chat: Chat) -> 
         widget_auth(chat, ws, widget, token)
         ready = open_session(ws)
         assert ready["active_runs"] == [
-            {"run_id": run_id, "status": "pending_approval", "approval_prompt": "Go on?",
-             "paused_at_node_id": "gate"}
+            {
+                "run_id": run_id,
+                "status": "pending_approval",
+                "approval_prompt": "Go on?",
+                "paused_at_node_id": "gate",
+            }
         ]
         ws.send_json({"type": "approval.respond", "run_id": run_id, "decision": "approve"})
         rest = until(ws, "run:result")
@@ -651,12 +663,19 @@ def test_visitor_feedback_on_answers(chat: Chat) -> None:
         open_session(ws)
         frames = turn(ws, "rate me")
         answer = next(
-            f["message"] for f in frames
+            f["message"]
+            for f in frames
             if f["type"] == "message.created" and f["message"]["role"] == "assistant"
         )
         question = next(f["message"] for f in frames if f["type"] == "message.created")
-        ws.send_json({"type": "feedback", "message_id": answer["id"], "rating": "down",
-                      "comment": "too short"})
+        ws.send_json(
+            {
+                "type": "feedback",
+                "message_id": answer["id"],
+                "rating": "down",
+                "comment": "too short",
+            }
+        )
         ok = recv(ws)
         assert (ok["type"], ok["message_id"], ok["rating"]) == ("feedback.ok", answer["id"], "down")
         ws.send_json({"type": "feedback", "message_id": question["id"], "rating": "up"})
@@ -675,7 +694,10 @@ def test_visitor_feedback_on_answers(chat: Chat) -> None:
     assert listed["pagination"]["total"] == 1
     item = listed["data"][0]
     assert (item["message_id"], item["rating"], item["comment"], item["content"]) == (
-        answer["id"], "down", "too short", "rate me"
+        answer["id"],
+        "down",
+        "too short",
+        "rate me",
     )
     assert item["rated_at"] and item["session_id"] == answer["session_id"]
     assert chat.client.get(url + "?rating=up", headers=headers).json()["data"] == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 
 from chat_platform.errors import ProviderError, ProviderTimeout
@@ -9,6 +12,7 @@ from chat_platform.providers import build_registry
 from chat_platform.providers.base import ChatChunk, ChatMessage, ChatRequest, TokenUsage
 from chat_platform.providers.http11 import Client
 from tests.fakes.llm_wire import FakeLLM, serve_fake
+from tests.fakes.raw_http import serve
 
 KEY = "sk-test-" + "x1y2z3" * 3
 REQ = ChatRequest(
@@ -33,7 +37,7 @@ async def collect(provider: str, fake: FakeLLM, **creds: str) -> list[ChatChunk]
 async def test_openai_stream_body_and_usage() -> None:
     async with serve_fake(FakeLLM(tokens=["Hel", "lo"])) as fake:
         chunks = await collect("openai", fake)
-    assert [c.delta for c in chunks if c.delta] == ["Hel", "lo"]
+    assert "".join(c.delta for c in chunks) == "Hello"
     assert chunks[-1].usage == TokenUsage(7, 2)
     body, headers = fake.requests[0]["body"], fake.requests[0]["headers"]
     assert body["messages"] == [
@@ -115,3 +119,39 @@ async def test_echo_is_exact_and_validates_delay() -> None:
         bad = ChatRequest(model="", messages=[ChatMessage("user", "x")], options={"delay_ms": -1})
         with pytest.raises(ProviderError, match="delay_ms"):
             [c async for c in registry.get("echo").stream(bad)]
+
+
+def _openai_event(text: str) -> bytes:
+    return b'data: {"choices":[{"index":0,"delta":{"content":"%s"}}]}\r\n\r\n' % text.encode()
+
+
+async def test_deltas_of_one_read_become_one_chunk_and_split_events_are_joined() -> None:
+    """Two events in one read are one chunk; an event cut across reads (mid-line and between
+    its CR and LF) is parsed whole once complete; a mid-stream error keeps the text before it."""
+    third = _openai_event("c")
+
+    async def handler(req: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for part in (
+            _openai_event("a") + _openai_event("b"),
+            third[:20],
+            third[20:-3],
+            third[-3:] + b'data: {"error":{"message":"boom"}}\n\n'
+            if b"/fail/" in req
+            else third[-3:] + b"data: [DONE]\n\n",
+        ):
+            writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        writer.write(b"0\r\n\r\n")
+
+    async with serve(handler) as server, Client() as client:
+        for path, error in (("/ok/v1", None), ("/fail/v1", "boom")):
+            registry = build_registry(
+                client, {"OPENAI_BASE_URL": f"http://127.0.0.1:{server.port}{path}"}
+            )
+            got: list[str] = []
+            with pytest.raises(ProviderError, match=error) if error else contextlib.nullcontext():
+                async for chunk in registry.get("openai").stream(REQ):
+                    got.append(chunk.delta)
+            assert got == ["ab", "c"]
