@@ -26,7 +26,7 @@ from chat_platform.providers import build_registry
 from chat_platform.providers.base import ChatMessage
 from chat_platform.services.history import load_history
 from chat_platform.services.runtime import Runtime
-from chat_platform.services.views import message_view
+from chat_platform.services.views import MessageRow, message_view
 from chat_platform.store import statements
 from chat_platform.store.cache import LRU
 from chat_platform.store.models import Message, Run, Session, WorkflowVersion
@@ -277,35 +277,34 @@ class RunManager:
 
     async def _store_inputs(self, job: TurnJob) -> None:
         for item in job.input:
-            msg = await Message.create(
-                id=new_id("msg"),
-                session_id=job.session_id,
-                role=item["role"],
-                content=item["content"],
-                run_id=job.run_id,
-                created_at=utcnow(),
-                client_message_id=item.get("client_message_id"),
-            )
-            await self._publish_message(job, msg, item.get("client_message_id"))
+            client_id = item.get("client_message_id")
+            await self._store_message(job, item["role"], item["content"], "complete", client_id)
 
     async def _store_answer(self, job: TurnJob, text: str, status: str) -> None:
-        msg = await Message.create(
-            id=new_id("msg"),
-            session_id=job.session_id,
-            role="assistant",
-            content=text,
-            run_id=job.run_id,
-            status=status,
-            created_at=utcnow(),
+        await self._store_message(job, "assistant", text, status, None)
+
+    async def _store_message(
+        self, job: TurnJob, role: str, content: str, status: str, client_id: str | None
+    ) -> None:
+        """Insert one message of the turn and announce it on the session channel."""
+        assert job.session_id is not None
+        row = MessageRow(new_id("msg"), job.session_id, role, content, job.run_id, status, utcnow())
+        await statements.insert(
+            Message,
+            id=row.id,
+            session_id=row.session_id,
+            role=row.role,
+            content=row.content,
+            run_id=row.run_id,
+            status=row.status,
+            created_at=row.created_at,
+            client_message_id=client_id,
         )
-        await self._publish_message(job, msg, None)
+        event: dict[str, Any] = {"type": "message.created", "message": message_view(row)}
+        if client_id:
+            event["client_message_id"] = client_id
+        await self.runtime.bus.publish(f"session:{job.session_id}", event)
 
     async def _touch_session(self, job: TurnJob) -> None:
         """Once per turn, at its end (the user's and the assistant's messages are stored)."""
         await statements.update_by_pk(Session, job.session_id, updated_at=utcnow())
-
-    async def _publish_message(self, job: TurnJob, msg: Message, client_id: str | None) -> None:
-        event: dict[str, Any] = {"type": "message.created", "message": message_view(msg)}
-        if client_id:
-            event["client_message_id"] = client_id
-        await self.runtime.bus.publish(f"session:{job.session_id}", event)

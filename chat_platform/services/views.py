@@ -7,6 +7,8 @@ May import: store models (read only), ids.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tortoise.queryset import QuerySet
@@ -107,7 +109,21 @@ def session_view(s: Session) -> dict[str, Any]:
     }
 
 
-def message_view(m: Message) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A message a turn stored, without a model instance (what `message_view` reads)."""
+
+    id: str
+    session_id: str
+    role: str
+    content: str
+    run_id: str
+    status: str
+    created_at: datetime
+    type: str = "text"
+
+
+def message_view(m: Message | MessageRow) -> dict[str, Any]:
     return {
         "id": m.id,
         "session_id": m.session_id,

@@ -36,6 +36,50 @@ def _table(model: type[Model]) -> str:
     return f'"{model._meta.db_table}"'
 
 
+_PLANS: dict[type[Model], list[tuple[str, Any]]] = {}
+
+
+def _insert_plan(model: type[Model]) -> list[tuple[str, Any]]:
+    """(field name, field) of every column, in table order."""
+    plan = _PLANS.get(model)
+    if plan is None:
+        if model._meta.generated_db_fields:
+            raise TypeError(f"{model.__name__} has generated columns: use Model.create")
+        fields_map = model._meta.fields_map
+        plan = _PLANS[model] = [
+            (name, fields_map[name]) for name in model._meta.fields_db_projection
+        ]
+    return plan
+
+
+async def insert(model: type[Model], **fields: Any) -> None:
+    """`Model.create(**fields)` without building a model instance: a column not given takes
+    its field's default (None without one). Timestamps must be given (no auto_now here)."""
+    db = model._meta.db
+    dialect = db.capabilities.dialect
+    key = ("insert", model, dialect)
+    sql = _SQL.get(key)
+    plan = _insert_plan(model)
+    if sql is None:
+        columns = ", ".join(_column(model, name) for name, _ in plan)
+        marks = ", ".join("?" for _ in plan)
+        sql = _SQL[key] = _dialect_sql(
+            f"INSERT INTO {_table(model)} ({columns}) VALUES ({marks})", dialect
+        )
+    unknown = fields.keys() - model._meta.fields_db_projection.keys()
+    if unknown:
+        raise TypeError(f"{model.__name__} has no columns {sorted(unknown)}")
+    values = []
+    for name, field in plan:
+        if name in fields:
+            value = fields[name]
+        else:
+            default = field.default
+            value = default() if callable(default) else default
+        values.append(field.to_db_value(value, model))
+    await db.execute_query(sql, values)
+
+
 async def update_by_pk(model: type[Model], pk: str, **fields: Any) -> int:
     """`Model.filter(pk=pk).update(**fields)` without the query builder; rows changed."""
     db = model._meta.db
