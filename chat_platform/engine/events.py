@@ -17,10 +17,18 @@ class Event:
     _keys: ClassVar[dict[str, str]] = {}
 
     def payload(self) -> dict[str, Any]:
+        plan = _PLANS.get(type(self))
+        if plan is None:  # (attribute, wire key) pairs, worked out once per event class
+            plan = _PLANS[type(self)] = tuple(
+                (f.name, self._keys.get(f.name, f.name)) for f in fields(self)
+            )
         out: dict[str, Any] = {"type": self.type}
-        for f in fields(self):
-            out[self._keys.get(f.name, f.name)] = getattr(self, f.name)
+        for name, key in plan:
+            out[key] = getattr(self, name)
         return out
+
+
+_PLANS: dict[type[Event], tuple[tuple[str, str], ...]] = {}
 
 
 _CAMEL = {

@@ -51,6 +51,13 @@ async def list_messages(
     return await page(query, message_view, limit=limit, offset=offset)
 
 
+async def recent_messages(session_id: str, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` messages, oldest first, of a session the caller already checked
+    (one query: no count, no second access check)."""
+    rows = await Message.filter(session_id=session_id).order_by("-created_at", "-id").limit(limit)
+    return [message_view(m) for m in reversed(rows)]
+
+
 async def active_runs(session_id: str) -> list[dict[str, Any]]:
     """The session's unfinished turns (running, or paused at an approval), oldest first, so a
     reopened chat can show its typing indicator or approval buttons again."""

@@ -33,6 +33,8 @@ from chat_platform.services.widgets import ChatWidget
 from chat_platform.ws.frames import error_frame
 
 log = logging.getLogger("chat_platform.ws")
+# Compact JSON; one encoder for every frame (json.dumps with options builds one per call).
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008  # auth failure, origin refused, auth timeout
@@ -213,8 +215,7 @@ class Connection:
         while True:
             frame = await self._queue.get()
             try:
-                text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=str)
-                await self.ws.send_text(text)
+                await self.ws.send_text(_encode(frame))
             finally:
                 self._queue.task_done()
 

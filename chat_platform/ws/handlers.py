@@ -123,16 +123,6 @@ async def on_auth(conn: Connection, frame: AuthFrame) -> None:
     )
 
 
-async def _recent_messages(identity: Identity, session_id: str) -> list[dict[str, Any]]:
-    head = await sessions.list_messages(identity.principal, session_id, limit=1, offset=0)
-    total = head["pagination"]["total"]
-    offset = max(0, total - HISTORY_LIMIT)
-    page = await sessions.list_messages(
-        identity.principal, session_id, limit=HISTORY_LIMIT, offset=offset
-    )
-    return page["data"]
-
-
 async def _resolve_session(identity: Identity, frame: SessionOpenFrame) -> dict[str, Any]:
     if identity.widget is not None and identity.visitor is not None:
         if frame.workflow_id and frame.workflow_id != identity.widget.workflow_id:
@@ -161,7 +151,7 @@ async def on_session_open(conn: Connection, frame: SessionOpenFrame) -> None:
     # Latest seq first, history second: an event landing in between is replayed (and may
     # repeat a message already in `messages` — same id), never lost.
     latest = await bridge.latest_seq(bus, channel)
-    messages = await _recent_messages(identity, session["id"])
+    messages = await sessions.recent_messages(session["id"], HISTORY_LIMIT)  # access checked
     after = latest
     resumed = False
     if frame.resume_after_seq is not None and bridge.can_replay_after(
@@ -229,7 +219,7 @@ async def on_message_send(conn: Connection, frame: MessageSendFrame) -> None:
     if not is_new:
         # A resend (same client_message_id): nothing new starts. If the first send's message is
         # stored, answer with it; if not yet, its message.created is still to come on the bus.
-        for message in reversed(await _recent_messages(identity, session.id)):
+        for message in reversed(await sessions.recent_messages(session.id, HISTORY_LIMIT)):
             if message["run_id"] == run_id and message["role"] == "user":
                 conn.send(
                     {
