@@ -241,20 +241,25 @@ async def start_run(
         inputs[-1]["client_message_id"] = client_message_id
     # An idempotent retry is found by the unique (api_key_id, idempotency_key) index — no
     # lookup before the insert.
+    now = utcnow()
+    row = {
+        "id": new_id("run"),
+        "workflow_id": workflow.id,
+        "session_id": session_id,
+        "account_id": principal.account_id,
+        "status": "running",
+        "workflow_version": snapshot.version,
+        "input": [{"role": m.role, "content": m.content} for m in body.input],
+        "variables": body.variables,
+        "idempotency_key": idempotency_key,
+        "api_key_id": principal.key_id,
+        "metadata": {},
+        "started_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
     try:
-        run = await Run.create(
-            id=new_id("run"),
-            workflow_id=workflow.id,
-            session_id=session_id,
-            account_id=principal.account_id,
-            status="running",
-            workflow_version=snapshot.version,
-            input=[{"role": m.role, "content": m.content} for m in body.input],
-            variables=body.variables,
-            idempotency_key=idempotency_key,
-            api_key_id=principal.key_id,
-            metadata={},
-        )
+        await statements.insert(Run, **row)
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -264,6 +269,7 @@ async def start_run(
         if existing is None:
             raise
         return existing, None, _quota_headers(limit, used, end, consuming=False)
+    run = Run(**row)  # the row just stored, as the model callers read
     quota.consumed(principal.account_id, start)
     job = TurnJob(
         run_id=run.id,

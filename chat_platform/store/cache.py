@@ -5,12 +5,12 @@ A coherent entry records `await cache_stamp()` when it was filled and is used wh
 `cache_stamp()` answers the same value:
 - SQLite: (the connection, `PRAGMA data_version`). The data version moves only when ANOTHER
   connection committed — the CLI revoking a key, a second `--workers` process — never for this
-  process's own writes (tortoise uses one connection), so it is a cheap (~0.1 ms, no ORM) exact
+  process's own writes (one connection), so it is a cheap (a few µs in place, no ORM) exact
   check of "did anyone else write since". This process's own writes invalidate explicitly, by
   moving the generation the caller passes in.
 - other databases (several processes sharing PostgreSQL): a time bucket of REMOTE_CACHE_TTL_S,
   i.e. a change made by another process is seen within that many seconds.
-May import: tortoise and the standard library.
+May import: tortoise, the standard library and store.sqlite_engine.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from tortoise.connection import connections
+
+from chat_platform.store.sqlite_engine import Client as InPlaceClient
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -38,8 +40,11 @@ async def cache_stamp() -> tuple[Any, ...]:
         ident = _connection_ids.get(conn)
         if ident is None:
             ident = _connection_ids[conn] = next(_next_connection_id)
-        _, rows = await conn.execute_query("PRAGMA data_version")
-        return ("sqlite", ident, rows[0][0])
+        if isinstance(conn, InPlaceClient):
+            rows = await conn.query_in_place("PRAGMA data_version", [])
+        else:
+            rows = await conn.execute_query_dict("PRAGMA data_version")
+        return ("sqlite", ident, rows[0]["data_version"])
     return ("ttl", int(time.monotonic() // REMOTE_CACHE_TTL_S))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import connections
 
 MODELS_MODULE = "chat_platform.store.models"
@@ -28,8 +29,12 @@ def tortoise_config(database_url: str, *, pool_size: int = 10) -> dict[str, Any]
         url += ("&" if "?" in url else "?") + "synchronous=NORMAL"
     if url.startswith("postgresql://"):
         url = "postgres://" + url[len("postgresql://") :]
+    connection: str | dict[str, Any] = url
+    if url.startswith("sqlite://"):
+        # Tortoise's SQLite client plus statements run in place (store/sqlite_engine.py).
+        connection = {**expand_db_url(url), "engine": "chat_platform.store.sqlite_engine"}
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],

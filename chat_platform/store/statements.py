@@ -1,11 +1,13 @@
-"""Hand-written SQL for the statements every chat turn runs, on Tortoise's own connection.
+"""Hand-written SQL for the statements every chat turn runs.
 
 Why: building these queries through Tortoise's query builder (pypika copies, filter
-resolution) was ~15 % of a turn's CPU in the load bench (bench/PERF-LOG.md). The SQL here is
-built once per statement shape and dialect; values go through the same `Field.to_db_value`
-conversions as Tortoise's `update()`, so rows are stored exactly as the ORM stores them, and
-the statements run inside whatever transaction context the caller is in.
-May import: tortoise, the standard library and store.models.
+resolution) was ~15 % of a turn's CPU in the load bench, and each hop through Tortoise's
+SQLite client another ~55 µs (bench/PERF-LOG.md). The SQL here is built once per statement
+shape and dialect; values go through the same `Field.to_db_value` conversions as Tortoise's
+`update()`, so rows are stored exactly as the ORM stores them. They run on the connection the
+model resolves to (a transaction's, inside one) — on SQLite in place when it is free
+(`store.sqlite_engine`).
+May import: tortoise, the standard library, store.models and store.sqlite_engine.
 """
 
 from __future__ import annotations
@@ -13,11 +15,26 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 from chat_platform.store.models import Message, Project, Session, Workflow
+from chat_platform.store.sqlite_engine import Client as InPlaceClient
 
 _SQL: dict[tuple[Any, ...], str] = {}
+
+
+async def _execute(db: BaseDBAsyncClient, sql: str, values: list[Any]) -> int:
+    """Rows changed by a write: in place when the SQLite client can (`store.sqlite_engine`)."""
+    if isinstance(db, InPlaceClient):
+        return await db.execute_in_place(sql, values)
+    return (await db.execute_query(sql, values))[0]
+
+
+async def _select(db: BaseDBAsyncClient, sql: str, values: list[Any]) -> list[dict[str, Any]]:
+    if isinstance(db, InPlaceClient):
+        return await db.query_in_place(sql, values)
+    return await db.execute_query_dict(sql, values)
 
 
 def _dialect_sql(sql: str, dialect: str) -> str:
@@ -77,7 +94,7 @@ async def insert(model: type[Model], **fields: Any) -> None:
             default = field.default
             value = default() if callable(default) else default
         values.append(field.to_db_value(value, model))
-    await db.execute_query(sql, values)
+    await _execute(db, sql, values)
 
 
 async def update_by_pk(model: type[Model], pk: str, **fields: Any) -> int:
@@ -95,7 +112,7 @@ async def update_by_pk(model: type[Model], pk: str, **fields: Any) -> int:
     fields_map = model._meta.fields_map
     values = [fields_map[name].to_db_value(value, model) for name, value in fields.items()]
     values.append(pk)
-    return (await db.execute_query(sql, values))[0]
+    return await _execute(db, sql, values)
 
 
 async def recent_messages(session_id: str, limit: int) -> list[dict[str, Any]]:
@@ -112,7 +129,7 @@ async def recent_messages(session_id: str, limit: int) -> list[dict[str, Any]]:
             f"ORDER BY {_column(m, 'created_at')} DESC, {_column(m, 'id')} DESC LIMIT ?",
             dialect,
         )
-    return await db.execute_query_dict(sql, [session_id, limit])
+    return await _select(db, sql, [session_id, limit])
 
 
 async def session_target(session_id: str) -> dict[str, Any] | None:
@@ -134,5 +151,5 @@ async def session_target(session_id: str) -> dict[str, Any] | None:
             f"WHERE s.{_column(s, 'id')} = ?",
             dialect,
         )
-    rows = await db.execute_query_dict(sql, [session_id])
+    rows = await _select(db, sql, [session_id])
     return rows[0] if rows else None

@@ -1,0 +1,137 @@
+"""Tortoise's SQLite client, plus a way to run one statement on its connection right away, on
+the event loop's thread, when nothing else is using the connection (`store.statements` uses
+it for the statements of every chat turn). Named as the Tortoise engine of SQLite URLs by
+`store.db.tortoise_config`.
+
+Why: through the client a statement costs ~64 µs of CPU (query plumbing, then a hop to
+aiosqlite's thread and back for the result); run in place, ~9 µs (bench/PERF-LOG.md). The
+statements are single-row reads and writes: microseconds, so the loop is never held long.
+
+Why this is safe:
+- One connection, as before: SQLite's `data_version` still moves only for other processes'
+  commits, so `store.cache` works unchanged.
+- Statements run in place while holding the client's lock, like every statement of the
+  client: no statement is on aiosqlite's thread then and no transaction is open (a
+  transaction holds that lock until it ends). Inside a transaction a model resolves to the
+  transaction's own client, which has no `*_in_place`: statements join the transaction.
+- It never waits for SQLite's lock on the loop: writes run with a busy timeout of 0, and a
+  database busy in another process sends the statement the normal way, which waits off the
+  loop.
+- It never checkpoints on the loop: automatic checkpoints are off, and a PASSIVE checkpoint
+  runs on aiosqlite's thread every CHECKPOINT_EVERY_S seconds and after every CHECKPOINT_EVERY
+  writes made here.
+- Errors are Tortoise's (`IntegrityError`, `OperationalError`), as through the client.
+May import: tortoise, aiosqlite and the standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from typing import Any
+
+import aiosqlite
+from tortoise.backends.sqlite.client import SqliteClient
+from tortoise.exceptions import IntegrityError, OperationalError
+
+log = logging.getLogger("chat_platform.store")
+
+BUSY_TIMEOUT_MS = 5000  # the normal path's wait for another process's write (sqlite3's default)
+CHECKPOINT_EVERY = 1000
+CHECKPOINT_EVERY_S = 5.0
+_BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
+
+
+class Client(SqliteClient):
+    async def create_connection(self, with_db: bool) -> None:
+        if self._connection:
+            return
+        # check_same_thread=False: the loop's thread may use the connection too, only while
+        # the client's lock is free (nothing runs on aiosqlite's thread then); SQLite
+        # serializes calls on a connection itself.
+        self._connection = await aiosqlite.connect(
+            self.filename, isolation_level=None, check_same_thread=False
+        )
+        self._connection._conn.row_factory = sqlite3.Row
+        for pragma, value in {**self.pragmas, "wal_autocheckpoint": 0}.items():
+            cursor = await self._connection.execute(f"PRAGMA {pragma}={value}")
+            await cursor.close()
+        await self._post_connect()
+        self._writes_here = 0
+        self._checkpoints: set[asyncio.Task[None]] = set()
+        self._checkpoint_soon(CHECKPOINT_EVERY_S)
+
+    async def close(self) -> None:
+        for task in list(getattr(self, "_checkpoints", ())):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await super().close()
+
+    async def query_in_place(self, sql: str, values: list[Any]) -> list[dict[str, Any]]:
+        """The rows of a read, as dicts."""
+        async with self._lock:
+            rows = self._run_now(sql, values, write=False)
+        if rows is None:
+            rows = await self.execute_query_dict(sql, values)
+        return rows
+
+    async def execute_in_place(self, sql: str, values: list[Any]) -> int:
+        """Rows changed by a write."""
+        async with self._lock:
+            rows = self._run_now(sql, values, write=True)
+        if rows is None:  # the database is busy elsewhere: wait on aiosqlite's thread
+            return (await self.execute_query(sql, values))[0]
+        return rows[0]["changed"]
+
+    def _run_now(self, sql: str, values: list[Any], *, write: bool) -> list[dict[str, Any]] | None:
+        """Rows (for a read) or `[{"changed": n}]` (for a write), or None when it cannot run
+        without waiting. The caller holds the client's lock: nothing else is using the
+        connection and no transaction is open."""
+        if self._connection is None:  # not connected yet: the normal path connects
+            return None
+        conn: sqlite3.Connection = self._connection._conn
+        try:
+            if not write:
+                cursor = conn.execute(sql, values)
+                cursor.row_factory = _dict_row  # type: ignore[assignment]
+                return cursor.fetchall()
+            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                changed = conn.execute(sql, values).rowcount
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(exc) from None
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) in _BUSY:
+                return None
+            raise OperationalError(exc) from None
+        self._writes_here += 1
+        if self._writes_here >= CHECKPOINT_EVERY:
+            self._writes_here = 0
+            self._checkpoint_soon(0)
+        return [{"changed": changed}]
+
+    def _checkpoint_soon(self, delay_s: float) -> None:
+        async def checkpoint() -> None:
+            await asyncio.sleep(delay_s)
+            try:
+                await self.execute_query("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # the next one will do
+                log.warning("WAL checkpoint failed", exc_info=True)
+            if delay_s:  # the periodic one schedules its successor
+                self._checkpoint_soon(delay_s)
+
+        task = asyncio.get_running_loop().create_task(checkpoint())
+        self._checkpoints.add(task)
+        task.add_done_callback(self._checkpoints.discard)
+
+
+client_class = Client

@@ -1,0 +1,159 @@
+"""`store.statements` run in place by `store.sqlite_engine` on a real SQLite file: rows read
+back through the ORM exactly as the ORM writes them; a database locked by another process
+makes them wait off the loop, never on it; inside a transaction they join it; and this
+process's writes, in place or not, leave the coherent caches' stamp alone."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from chat_platform.ids import new_id
+from chat_platform.store import sqlite_engine, statements
+from chat_platform.store.cache import cache_stamp
+from chat_platform.store.models import Message, Run, Session
+from tests.conftest import PG_URL
+
+pytestmark = pytest.mark.skipif(bool(PG_URL), reason="running in place is SQLite's")
+
+
+async def _session(api: httpx.AsyncClient) -> str:
+    pid = (await api.post("/api/v1/projects", json={})).json()["id"]
+    wid = (await api.post("/api/v1/workflows", json={"projectId": pid})).json()["id"]
+    return (await api.post("/api/v1/sessions", json={"workflow_id": wid})).json()["id"]
+
+
+async def test_rows_written_in_place_read_back_like_orm_rows(api: httpx.AsyncClient) -> None:
+    assert isinstance(Session._meta.db, sqlite_engine.Client)  # the app runs ours
+    session_id = await _session(api)
+    stamp = datetime(2026, 11, 23, 12, 30, 15, 123456, tzinfo=UTC)
+    await statements.insert(
+        Message,
+        id="msg_direct",
+        session_id=session_id,
+        role="user",
+        content="héllo ☃",
+        run_id=None,
+        created_at=stamp,
+    )
+    await Message.create(
+        id="msg_orm",
+        session_id=session_id,
+        role="user",
+        content="héllo ☃",
+        run_id=None,
+        created_at=stamp,
+    )
+    fast, orm = await Message.get(id="msg_direct"), await Message.get(id="msg_orm")
+    for field in ("role", "content", "type", "status", "created_at", "feedback"):
+        assert getattr(fast, field) == getattr(orm, field), field
+    assert fast.created_at == stamp and fast.status == "complete" and fast.type == "text"
+
+    assert await statements.update_by_pk(Session, session_id, title="renamed") == 1
+    assert (await Session.get(id=session_id)).title == "renamed"
+    rows = await statements.recent_messages(session_id, 1)
+    assert rows == [{"role": "user", "content": "héllo ☃"}]
+    with pytest.raises(IntegrityError):  # the ORM's error type, as callers expect
+        await statements.insert(
+            Message, id="msg_direct", session_id=session_id, role="user", content="x",
+            created_at=stamp,
+        )  # fmt: skip
+
+
+async def test_a_file_locked_elsewhere_waits_off_the_loop(api: httpx.AsyncClient, settings) -> None:
+    session_id = await _session(api)
+    path = settings.database_url.removeprefix("sqlite://").split("?")[0]
+    other = sqlite3.connect(path, isolation_level=None)  # as another process would
+    other.execute("BEGIN IMMEDIATE")  # holds SQLite's write lock
+    write = asyncio.create_task(
+        statements.update_by_pk(Session, session_id, title="after the lock")
+    )
+    gaps = []
+    for _ in range(5):  # the loop keeps running while the write waits (off the loop)
+        t0 = time.monotonic()
+        await asyncio.sleep(0.02)
+        gaps.append(time.monotonic() - t0)
+    # Waiting on the loop would stall it for the whole busy timeout (5 s) at once.
+    assert max(gaps) < sqlite_engine.BUSY_TIMEOUT_MS / 1000 / 5 and not write.done()
+    other.execute("COMMIT")
+    other.close()
+    assert await write == 1
+    assert (await Session.get(id=session_id)).title == "after the lock"
+
+
+async def test_a_held_client_lock_is_waited_for(api: httpx.AsyncClient) -> None:
+    session_id = await _session(api)
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def long_transaction() -> None:
+        async with in_transaction():  # holds the client's lock until it ends
+            await Session.filter(id=session_id).update(title="in transaction")
+            entered.set()
+            await release.wait()
+
+    holder = asyncio.create_task(long_transaction())
+    await entered.wait()
+    write = asyncio.create_task(statements.update_by_pk(Session, session_id, title="later"))
+    await asyncio.sleep(0.05)
+    assert not write.done()  # not run in place, into someone else's transaction
+    release.set()
+    await holder
+    assert await write == 1
+    assert (await Session.get(id=session_id)).title == "later"
+
+
+async def test_inside_a_transaction_the_statements_join_it(api: httpx.AsyncClient) -> None:
+    session_id = await _session(api)
+    with pytest.raises(RuntimeError):
+        async with in_transaction():
+            await statements.update_by_pk(Session, session_id, title="rolled back")
+            raise RuntimeError("abort")
+    assert (await Session.get(id=session_id)).title != "rolled back"
+
+
+async def test_this_process_writes_leave_the_cache_stamp_alone(
+    api: httpx.AsyncClient, settings
+) -> None:
+    session_id = await _session(api)
+    before = await cache_stamp()
+    now = datetime.now(UTC)
+    run_id = new_id("run")
+    wf_id = (await Session.get(id=session_id)).workflow_id
+    await statements.insert(
+        Run, id=run_id, workflow_id=wf_id, session_id=session_id, account_id="acc",
+        status="running", workflow_version=1, started_at=now, created_at=now, updated_at=now,
+    )  # fmt: skip
+    await statements.update_by_pk(Run, run_id, status="completed", completed_at=now)
+    await Session.filter(id=session_id).update(title="through the ORM")
+    assert await cache_stamp() == before  # one connection: nothing for others to re-read
+    path = settings.database_url.removeprefix("sqlite://").split("?")[0]
+    with sqlite3.connect(path) as other:
+        other.execute("UPDATE sessions SET title = 'elsewhere'")
+    assert await cache_stamp() != before
+    assert (await Run.get(id=run_id)).status == "completed"
+
+
+async def test_the_wal_is_checkpointed_off_the_loop(
+    api: httpx.AsyncClient, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Automatic checkpoints are off (they would run on the loop); ours keep the WAL short."""
+    monkeypatch.setattr(sqlite_engine, "CHECKPOINT_EVERY", 100)
+    session_id = await _session(api)
+    wal = Path(settings.database_url.removeprefix("sqlite://").split("?")[0] + "-wal")
+    stamp = datetime.now(UTC)
+    await statements.insert(
+        Message, id="msg_big", session_id=session_id, role="user", content="", created_at=stamp
+    )
+    for i in range(3000):  # 3000 commits of a few pages each: ~25 MB of WAL unchecked
+        await statements.update_by_pk(Message, "msg_big", content=f"{i} " + "x" * 4000)
+        if i % 50 == 0:
+            await asyncio.sleep(0.005)  # let the checkpoints (on aiosqlite's thread) run
+    assert (await asyncio.to_thread(wal.stat)).st_size < 4 * 1024 * 1024
