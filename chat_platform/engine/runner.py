@@ -140,7 +140,7 @@ class WorkflowRun:
         self._base_input = next(
             (m.content for m in reversed(self.messages) if m.role == "user"), ""
         )
-        self._message_dicts = [{"role": m.role, "content": m.content} for m in self.messages]
+        self._message_dicts = state.messages  # already role/content dicts; read, never changed
 
     # -- the surface nodes use -------------------------------------------------------------
     async def emit(self, event: Event) -> None:

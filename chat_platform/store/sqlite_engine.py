@@ -44,10 +44,6 @@ CHECKPOINT_EVERY_S = 5.0
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
 
-def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
-    return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
-
-
 class Client(SqliteClient):
     async def create_connection(self, with_db: bool) -> None:
         if self._connection:
@@ -100,8 +96,10 @@ class Client(SqliteClient):
         try:
             if not write:
                 cursor = conn.execute(sql, values)
-                cursor.row_factory = _dict_row  # type: ignore[assignment]
-                return cursor.fetchall()
+                cursor.row_factory = None  # plain tuples: a Python row factory cost ~1.5 µs/row
+                rows = cursor.fetchall()
+                names = [column[0] for column in cursor.description]
+                return [dict(zip(names, row, strict=True)) for row in rows]
             conn.execute("PRAGMA busy_timeout=0")
             try:
                 changed = conn.execute(sql, values).rowcount
