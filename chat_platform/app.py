@@ -5,6 +5,7 @@ start-up (database, runtime) and shut-down.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -65,6 +66,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             from chat_platform.services import lifecycle
 
             await lifecycle.start(runtime)
+            # Everything loaded so far (modules, classes, caches) lives as long as the process:
+            # keep it out of the cyclic GC's full passes, which took up to ~50 ms under load.
+            gc.collect()
+            gc.freeze()
             yield
             await lifecycle.stop(runtime)
         finally:

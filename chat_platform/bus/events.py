@@ -32,6 +32,7 @@ log = logging.getLogger("chat_platform.bus")
 
 REPLAY_LOG_SIZE = 5000
 REPLAY_TTL_S = 3600
+MEMORY_MAX_EVENTS = 50_000  # all the memory bus's logs together (~1 KB each at most)
 QUEUE_LIMIT = 10_000
 
 
@@ -135,14 +136,24 @@ class _LocalRouter:
 class MemoryEventBus:
     """One process's bus. Like Redis's keys, a channel unused for `ttl_s` (no publish, no
     subscriber) is forgotten — log and counter — so a long-lived server does not keep every
-    run's events forever; a session channel used again starts over at a fresh `seq_base`."""
+    run's events forever; a session channel used again starts over at a fresh `seq_base`.
+    The logs also hold at most about `max_events` events in all: past that, the least recently
+    used channels nobody follows are forgotten first (at 200 turns/s an hour of logs would
+    be gigabytes). A forgotten channel cannot be replayed; its clients reload the history."""
 
-    def __init__(self, log_size: int = REPLAY_LOG_SIZE, ttl_s: float = REPLAY_TTL_S) -> None:
+    def __init__(
+        self,
+        log_size: int = REPLAY_LOG_SIZE,
+        ttl_s: float = REPLAY_TTL_S,
+        max_events: int = MEMORY_MAX_EVENTS,
+    ) -> None:
         self._router = _LocalRouter()
         self._seq: dict[str, int] = {}
         self._logs: dict[str, deque[tuple[int, dict[str, Any]]]] = {}
         self._log_size = log_size
         self._ttl_s = ttl_s
+        self._max_events = max_events
+        self._events = 0  # in all the logs
         self._used: OrderedDict[str, float] = OrderedDict()  # channel → last use, oldest first
         self._swept = 0.0
 
@@ -164,10 +175,14 @@ class MemoryEventBus:
             seq = self._seq[channel] = seq_base(channel)
         return seq
 
-    def _expire(self, now: float) -> None:
-        while self._used:
+    def _expire(self, now: float, *, down_to: int | None = None) -> None:
+        """Forget channels unused for `ttl_s` — or, with `down_to`, the least recently used
+        ones until the logs hold at most that many events. Followed channels are kept."""
+        for _ in range(len(self._used)):
             channel, used = next(iter(self._used.items()))
-            if now - used < self._ttl_s:
+            if down_to is None and now - used < self._ttl_s:
+                return
+            if down_to is not None and self._events <= down_to:
                 return
             if self._router.has_subscribers(channel):
                 self._used.move_to_end(channel)  # followed: still in use
@@ -175,7 +190,9 @@ class MemoryEventBus:
                 continue
             del self._used[channel]
             self._seq.pop(channel, None)
-            self._logs.pop(channel, None)
+            log_ = self._logs.pop(channel, None)
+            if log_ is not None:
+                self._events -= len(log_)
 
     async def publish(self, channel: str, event: dict[str, Any]) -> int:
         seq = self._counter(channel) + 1
@@ -183,7 +200,11 @@ class MemoryEventBus:
         log_ = self._logs.get(channel)
         if log_ is None:
             log_ = self._logs[channel] = deque(maxlen=self._log_size)
+        if len(log_) < self._log_size:
+            self._events += 1
         log_.append((seq, event))
+        if self._events > self._max_events:
+            self._expire(time.monotonic(), down_to=self._max_events * 9 // 10)
         self._router.route(channel, seq, event)
         return seq
 

@@ -120,3 +120,20 @@ async def test_memory_bus_forgets_idle_channels_but_not_followed_ones() -> None:
     assert await bus.publish("run:followed", {"n": 2}) == 2  # kept: someone follows it
     assert await take(follower, 1) == [(2, {"n": 2})]
     await follower.aclose()
+
+
+async def test_memory_bus_logs_are_bounded_in_all_oldest_unfollowed_channels_first() -> None:
+    bus = MemoryEventBus(max_events=100)
+    follower = bus.subscribe("run:0", 0)  # the oldest channel, but followed
+    followed = asyncio.create_task(take(follower, 10))
+    await asyncio.sleep(0.01)  # the follower is subscribed
+    for run in range(30):
+        for n in range(10):
+            await bus.publish(f"run:{run}", {"n": n})
+    assert sum(len(log) for log in bus._logs.values()) <= 100
+    assert len(await followed) == 10 and "run:0" in bus._logs  # kept: followed
+    assert "run:1" not in bus._logs and await bus.last_seq("run:1") == 0  # forgotten first
+    recent = bus.subscribe("run:29", 0)  # the newest channels still replay in full
+    assert [seq for seq, _ in await take(recent, 10)] == list(range(1, 11))
+    await follower.aclose()
+    await recent.aclose()
