@@ -3,9 +3,12 @@ turn, over the WebSocket protocol and over POST /api/v1/run/stream, against a re
 `chat-platform serve` process on SQLite whose `openai` provider points at a local
 OpenAI-compatible stub streaming 20 tokens with no delay — so the figures are platform
 overhead, provider HTTP path included. Prints time-to-first-delta and turn time
-p50/p95/p99, turns/s and the server's peak RSS; then idle sockets held and RSS per socket.
+p50/p95/p99, turns/s, the server's peak RSS, CPU per turn and `node:text-delta` events per
+turn (the deltas one network read brings are one event: with no delay the 20 tokens arrive
+in a few reads); then idle sockets held and RSS per socket. Every streamed answer is checked.
 
     .venv/bin/python bench/bench_chat_load.py [--concurrency 10 50] [--turns 20] [--idle 10000]
+        [--stub-delay-ms 2]   # every token a read — and an event — of its own
 
 Nothing here asserts: it prints figures (issue targets: C=10 p99 TTFD ≤ 20 ms, C=50 ≤ 80 ms,
 ≥ 300 turns/s, < 300 MB RSS under load, 10,000 idle sockets < 500 MB).
@@ -78,7 +81,8 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
 class Stack:
     """The stub provider and one chat-platform server process."""
 
-    def __init__(self) -> None:
+    def __init__(self, stub_delay_ms: float = 0.0) -> None:
+        self.stub_delay_ms = stub_delay_ms
         self.tmp = tempfile.TemporaryDirectory()
         self.stub_port, self.port = free_port(), free_port()
         self.procs: list[subprocess.Popen] = []
@@ -88,6 +92,7 @@ class Stack:
             [
                 *(sys.executable, str(ROOT / "bench" / "openai_stub.py")),
                 *("--port", str(self.stub_port), "--tokens", str(TOKENS)),
+                *("--delay-ms", str(self.stub_delay_ms)),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -419,12 +424,19 @@ def main() -> None:
     parser.add_argument("--transports", nargs="+", default=["ws", "sse"])
     parser.add_argument("--idle", type=int, default=10000, help="idle sockets (0 to skip)")
     parser.add_argument(
+        "--stub-delay-ms",
+        type=float,
+        default=0.0,
+        help="pause between the stub's tokens (the issue's setup is 0; with a few ms every "
+        "token arrives in a read of its own, as from a real model, and is its own event)",
+    )
+    parser.add_argument(
         "--profile",
         default="",
         help="py-spy collapsed stacks of the server: PREFIX-<transport>-cN.txt",
     )
     args = parser.parse_args()
-    with Stack() as stack:
+    with Stack(args.stub_delay_ms) as stack:
         wf = setup_workflow(stack)
         print(f"server pid {stack.server.pid}, idle RSS {rss_mb(stack.server.pid):.1f} MB")
         for transport in args.transports:  # warm-up: imports, compiled workflow, connections
