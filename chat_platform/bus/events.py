@@ -133,7 +133,21 @@ class _LocalRouter:
             self.remove(sub)
 
 
-class MemoryEventBus:
+class _FollowOneByOne:
+    """`subscribe`, the same for both buses: their `subscribe_batches`, one event at a time."""
+
+    def subscribe_batches(
+        self, channel: str, after_seq: int | None = None
+    ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
+        raise NotImplementedError
+
+    def subscribe(
+        self, channel: str, after_seq: int | None = None
+    ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+        return one_by_one(self.subscribe_batches(channel, after_seq))
+
+
+class MemoryEventBus(_FollowOneByOne):
     """One process's bus. Like Redis's keys, a channel unused for `ttl_s` (no publish, no
     subscriber) is forgotten — log and counter — so a long-lived server does not keep every
     run's events forever; a session channel used again starts over at a fresh `seq_base`.
@@ -211,11 +225,6 @@ class MemoryEventBus:
     async def last_seq(self, channel: str) -> int:
         return self._counter(channel)
 
-    def subscribe(
-        self, channel: str, after_seq: int | None = None
-    ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-        return one_by_one(self.subscribe_batches(channel, after_seq))
-
     async def subscribe_batches(
         self, channel: str, after_seq: int | None = None
     ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
@@ -257,7 +266,7 @@ return redis.call('LRANGE', KEYS[2], -count, -1)
 """
 
 
-class RedisEventBus:
+class RedisEventBus(_FollowOneByOne):
     def __init__(self, redis: Any, prefix: str = "cp:") -> None:
         self._redis = redis
         self._prefix = prefix
@@ -328,11 +337,6 @@ class RedisEventBus:
         except BaseException:
             self._router.remove(sub)
             raise
-
-    def subscribe(
-        self, channel: str, after_seq: int | None = None
-    ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-        return one_by_one(self.subscribe_batches(channel, after_seq))
 
     async def subscribe_batches(
         self, channel: str, after_seq: int | None = None

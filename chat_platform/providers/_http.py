@@ -1,18 +1,19 @@
 """Shared plumbing of the remote adapters: POST a streaming request with retries (429/5xx/529,
 honouring Retry-After, only before the first token), SSE line parsing, and translation of
 every transport failure into ProviderError / ProviderTimeout with credentials scrubbed.
-May import: the standard library, chat_platform.errors, providers.http11.
+May import: the standard library, chat_platform.errors, providers.base/http11.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from chat_platform.errors import ProviderError, ProviderTimeout
+from chat_platform.providers.base import ChatChunk, TokenUsage
 from chat_platform.providers.http11 import Client, Response, TransportError
 
 RETRYABLE = {429, 500, 502, 503, 504, 529}
@@ -118,8 +119,7 @@ async def open_stream(
 
 async def sse_batches(response: Response) -> AsyncIterator[list[tuple[str | None, str]]]:
     """(event name, data) pairs of an SSE body, grouped by the network read that completed
-    them (adapters merge the deltas of one read into one chunk: they arrived together);
-    comments and blank keep-alives skipped."""
+    them; comments and blank keep-alives skipped."""
     event: str | None = None
     data: list[str] = []
     pending = b""
@@ -156,3 +156,40 @@ async def sse_batches(response: Response) -> AsyncIterator[list[tuple[str | None
     parse([*pending.splitlines(), b""], batch)
     if batch:
         yield batch
+
+
+# An adapter's reading of one SSE event: the chunks it carries, or None when the stream is over.
+EventParser = Callable[[str | None, str], list[ChatChunk] | None]
+
+
+async def read_chunks(response: Response, parse: EventParser) -> AsyncIterator[ChatChunk]:
+    """The chunks of an SSE body: the text of one network read as ONE chunk (it arrived
+    together: with a fast model, 20 tokens come in a few reads, and each chunk becomes an event
+    that goes all the way to the browser), then the usage it carried. Text read before a
+    ProviderError is yielded first, so a failed turn keeps it as partial text."""
+    async for batch in sse_batches(response):
+        text: list[str] = []
+        usage: TokenUsage | None = None
+        failure: ProviderError | None = None
+        done = False
+        for event, data in batch:
+            try:
+                chunks = parse(event, data)
+            except ProviderError as exc:
+                failure = exc
+                break
+            if chunks is None:
+                done = True
+                break
+            for chunk in chunks:
+                if chunk.delta:
+                    text.append(chunk.delta)
+                usage = chunk.usage or usage
+        if text:
+            yield ChatChunk(delta="".join(text))
+        if failure is not None:
+            raise failure
+        if usage is not None:
+            yield ChatChunk(usage=usage)
+        if done:
+            return

@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator
 
 from chat_platform.errors import ProviderError
-from chat_platform.providers._http import open_stream, sse_batches
+from chat_platform.providers._http import open_stream, read_chunks
 from chat_platform.providers.base import ChatChunk, ChatRequest, TokenUsage
 from chat_platform.providers.http11 import Client
 
@@ -65,7 +65,6 @@ class AnthropicChatModel:
             "anthropic-version": self._version,
             "accept": "text/event-stream",
         }
-        input_tokens = 0
         async with open_stream(
             self._client,
             "anthropic",
@@ -76,44 +75,38 @@ class AnthropicChatModel:
             max_retries=self._max_retries,
             secrets=[self._api_key],
         ) as response:
-            async for batch in sse_batches(response):
-                text: list[str] = []  # the deltas of one read become one chunk
-                usage: TokenUsage | None = None
-                failure: ProviderError | None = None
-                done = False
-                for event, data in batch:
-                    try:
-                        payload = json.loads(data)
-                    except ValueError:
-                        failure = ProviderError("anthropic: malformed stream event")
-                        break
-                    kind = event or payload.get("type")
-                    if kind == "message_start":
-                        counts = (payload.get("message") or {}).get("usage") or {}
-                        input_tokens = int(counts.get("input_tokens") or 0)
-                    elif kind == "content_block_delta":
-                        delta = payload.get("delta") or {}
-                        if delta.get("type") == "text_delta" and delta.get("text"):
-                            text.append(delta["text"])
-                    elif kind == "message_delta":
-                        counts = payload.get("usage") or {}
-                        usage = TokenUsage(input_tokens, int(counts.get("output_tokens") or 0))
-                    elif kind == "error":
-                        err = payload.get("error") or {}
-                        failure = ProviderError(
-                            f"anthropic: {err.get('type', 'error')}: "
-                            f"{str(err.get('message'))[:300]}",
-                            retryable=err.get("type") == "overloaded_error",
-                        )
-                        break
-                    elif kind == "message_stop":
-                        done = True
-                        break
-                if text:  # what arrived before a failure is kept as partial text
-                    yield ChatChunk(delta="".join(text))
-                if failure is not None:
-                    raise failure
-                if usage is not None:
-                    yield ChatChunk(usage=usage)
-                if done:
-                    return
+            async for chunk in read_chunks(response, _EventParser()):
+                yield chunk
+
+
+class _EventParser:
+    """Reads one event at a time; remembers the input tokens of `message_start`."""
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+
+    def __call__(self, event: str | None, data: str) -> list[ChatChunk] | None:
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            raise ProviderError("anthropic: malformed stream event") from None
+        kind = event or payload.get("type")
+        if kind == "message_start":
+            usage = (payload.get("message") or {}).get("usage") or {}
+            self.input_tokens = int(usage.get("input_tokens") or 0)
+        elif kind == "content_block_delta":
+            delta = payload.get("delta") or {}
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                return [ChatChunk(delta=delta["text"])]
+        elif kind == "message_delta":
+            output = int((payload.get("usage") or {}).get("output_tokens") or 0)
+            return [ChatChunk(usage=TokenUsage(self.input_tokens, output))]
+        elif kind == "error":
+            err = payload.get("error") or {}
+            raise ProviderError(
+                f"anthropic: {err.get('type', 'error')}: {str(err.get('message'))[:300]}",
+                retryable=err.get("type") == "overloaded_error",
+            )
+        elif kind == "message_stop":
+            return None
+        return []

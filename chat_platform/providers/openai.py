@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator
 
 from chat_platform.errors import ProviderError
-from chat_platform.providers._http import open_stream, sse_batches
+from chat_platform.providers._http import open_stream, read_chunks
 from chat_platform.providers.base import ChatChunk, ChatRequest, TokenUsage
 from chat_platform.providers.http11 import Client
 
@@ -64,39 +64,26 @@ class OpenAIChatModel:
             max_retries=self._max_retries,
             secrets=[self._api_key],
         ) as response:
-            async for batch in sse_batches(response):
-                text: list[str] = []  # the deltas of one read become one chunk
-                usage: TokenUsage | None = None
-                failure: ProviderError | None = None
-                done = False
-                for _, data in batch:
-                    if data.strip() == "[DONE]":
-                        done = True
-                        break
-                    try:
-                        chunk = json.loads(data)
-                    except ValueError:
-                        failure = ProviderError("openai: malformed stream chunk")
-                        break
-                    if "error" in chunk:
-                        err = chunk["error"]
-                        msg = err.get("message") if isinstance(err, dict) else str(err)
-                        failure = ProviderError(f"openai: {str(msg)[:300]}")
-                        break
-                    for choice in chunk.get("choices") or []:
-                        delta = (choice.get("delta") or {}).get("content")
-                        if delta:
-                            text.append(delta)
-                    if counts := chunk.get("usage"):
-                        usage = TokenUsage(
-                            int(counts.get("prompt_tokens") or 0),
-                            int(counts.get("completion_tokens") or 0),
-                        )
-                if text:  # what arrived before a failure is kept as partial text
-                    yield ChatChunk(delta="".join(text))
-                if failure is not None:
-                    raise failure
-                if usage is not None:
-                    yield ChatChunk(usage=usage)
-                if done:
-                    return
+            async for chunk in read_chunks(response, _parse_event):
+                yield chunk
+
+
+def _parse_event(_event: str | None, data: str) -> list[ChatChunk] | None:
+    if data.strip() == "[DONE]":
+        return None
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        raise ProviderError("openai: malformed stream chunk") from None
+    if "error" in chunk:
+        err = chunk["error"]
+        msg = err.get("message") if isinstance(err, dict) else str(err)
+        raise ProviderError(f"openai: {str(msg)[:300]}")
+    out = []
+    for choice in chunk.get("choices") or []:
+        if delta := (choice.get("delta") or {}).get("content"):
+            out.append(ChatChunk(delta=delta))
+    if usage := chunk.get("usage"):
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        out.append(ChatChunk(usage=TokenUsage(int(prompt or 0), int(completion or 0))))
+    return out

@@ -31,10 +31,7 @@ def forget_credentials() -> None:
 
 
 def _cache(runtime: Runtime) -> CoherentCache[tuple[str, str], dict[str, str]]:
-    cache = runtime.extras.get("credentials_cache")
-    if cache is None:
-        cache = runtime.extras["credentials_cache"] = CoherentCache(1024, lambda: _generation)
-    return cache
+    return runtime.extra("credentials_cache", lambda: CoherentCache(1024, lambda: _generation))
 
 
 async def resolve_credentials(

@@ -89,10 +89,7 @@ class QuotaCounter:
 
 
 def _quota(runtime: Runtime) -> QuotaCounter:
-    counter = runtime.extras.get("quota")
-    if counter is None:
-        counter = runtime.extras["quota"] = QuotaCounter()
-    return counter
+    return runtime.extra("quota", QuotaCounter)
 
 
 def _quota_headers(limit: int, used: int, end: datetime, *, consuming: bool) -> dict[str, str]:

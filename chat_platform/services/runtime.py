@@ -6,8 +6,9 @@ May import: services' adapters (store, bus, providers) and the standard library.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -17,6 +18,8 @@ from chat_platform.bus.ratelimit import RateLimiter
 from chat_platform.config import Settings
 from chat_platform.providers.http11 import Client as ProviderClient
 from chat_platform.store.sealing import Sealer
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -31,6 +34,14 @@ class Runtime:
     redis: Any = None
     runs: Any = None  # services.turns.RunManager, set by lifecycle.start
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def extra(self, name: str, make: Callable[[], T]) -> T:
+        """The process-wide helper kept under `name`, made by `make()` on first use (tests may
+        put their own there first)."""
+        value = self.extras.get(name)
+        if value is None:
+            value = self.extras[name] = make()
+        return value
 
     async def aclose(self) -> None:
         await self.bus.close()

@@ -10,7 +10,7 @@ A coherent entry records `await cache_stamp()` when it was filled and is used wh
   moving the generation the caller passes in.
 - other databases (several processes sharing PostgreSQL): a time bucket of REMOTE_CACHE_TTL_S,
   i.e. a change made by another process is seen within that many seconds.
-May import: tortoise, the standard library and store.sqlite_engine.
+May import: tortoise, the standard library and store.statements.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from tortoise.connection import connections
 
-from chat_platform.store.sqlite_engine import Client as InPlaceClient
+from chat_platform.store import statements
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -40,10 +40,7 @@ async def cache_stamp() -> tuple[Any, ...]:
         ident = _connection_ids.get(conn)
         if ident is None:
             ident = _connection_ids[conn] = next(_next_connection_id)
-        if isinstance(conn, InPlaceClient):
-            rows = await conn.query_in_place("PRAGMA data_version", [])
-        else:
-            rows = await conn.execute_query_dict("PRAGMA data_version")
+        rows = await statements.query(conn, "PRAGMA data_version", [])
         return ("sqlite", ident, rows[0]["data_version"])
     return ("ttl", int(time.monotonic() // REMOTE_CACHE_TTL_S))
 

@@ -90,36 +90,41 @@ class Client(SqliteClient):
     async def query_in_place(self, sql: str, values: list[Any]) -> list[dict[str, Any]]:
         """The rows of a read, as dicts."""
         async with self._lock:
-            rows = self._run_now(sql, values, write=False)
-        if rows is None:
-            rows = await self.execute_query_dict(sql, values)
-        return rows
+            cursor = self._cursor_now(sql, values)
+            if cursor is not None:
+                cursor.row_factory = None  # plain tuples: a Python row factory cost ~1.5 µs/row
+                names = [column[0] for column in cursor.description]
+                return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return await self.execute_query_dict(sql, values)
 
     async def execute_in_place(self, sql: str, values: list[Any]) -> int:
         """Rows changed by a write."""
         async with self._lock:
-            rows = self._run_now(sql, values, write=True)
-        if rows is None:  # the database is busy elsewhere: wait on aiosqlite's thread
-            return (await self.execute_query(sql, values))[0]
-        return rows[0]["changed"]
+            cursor = self._cursor_now(sql, values, busy_timeout_ms=0)
+            if cursor is not None:
+                self._writes_here += 1
+                if self._writes_here >= CHECKPOINT_EVERY:
+                    self._writes_here = 0
+                    self._checkpoint_soon(0)
+                return cursor.rowcount
+        # Busy elsewhere (or not connected yet): wait on aiosqlite's thread.
+        return (await self.execute_query(sql, values))[0]
 
-    def _run_now(self, sql: str, values: list[Any], *, write: bool) -> list[dict[str, Any]] | None:
-        """Rows (for a read) or `[{"changed": n}]` (for a write), or None when it cannot run
-        without waiting. The caller holds the client's lock: nothing else is using the
-        connection and no transaction is open."""
+    def _cursor_now(
+        self, sql: str, values: list[Any], *, busy_timeout_ms: int | None = None
+    ) -> sqlite3.Cursor | None:
+        """The statement run right now, or None when it cannot run without waiting. The caller
+        holds the client's lock: nothing else is using the connection, no transaction is open.
+        A write passes `busy_timeout_ms=0` so another process's lock never holds the loop."""
         if self._connection is None:  # not connected yet: the normal path connects
             return None
         conn: sqlite3.Connection = self._connection._conn
         try:
-            if not write:
-                cursor = conn.execute(sql, values)
-                cursor.row_factory = None  # plain tuples: a Python row factory cost ~1.5 µs/row
-                rows = cursor.fetchall()
-                names = [column[0] for column in cursor.description]
-                return [dict(zip(names, row, strict=True)) for row in rows]
-            conn.execute("PRAGMA busy_timeout=0")
+            if busy_timeout_ms is None:
+                return conn.execute(sql, values)
+            conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
             try:
-                changed = conn.execute(sql, values).rowcount
+                return conn.execute(sql, values)
             finally:
                 conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         except sqlite3.IntegrityError as exc:
@@ -128,11 +133,6 @@ class Client(SqliteClient):
             if getattr(exc, "sqlite_errorcode", None) in _BUSY:
                 return None
             raise OperationalError(exc) from None
-        self._writes_here += 1
-        if self._writes_here >= CHECKPOINT_EVERY:
-            self._writes_here = 0
-            self._checkpoint_soon(0)
-        return [{"changed": changed}]
 
     def _checkpoint_soon(self, delay_s: float) -> None:
         async def checkpoint() -> None:

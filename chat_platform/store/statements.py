@@ -31,7 +31,8 @@ async def _execute(db: BaseDBAsyncClient, sql: str, values: list[Any]) -> int:
     return (await db.execute_query(sql, values))[0]
 
 
-async def _select(db: BaseDBAsyncClient, sql: str, values: list[Any]) -> list[dict[str, Any]]:
+async def query(db: BaseDBAsyncClient, sql: str, values: list[Any]) -> list[dict[str, Any]]:
+    """The rows of a read, as dicts: in place when the SQLite client can."""
     if isinstance(db, InPlaceClient):
         return await db.query_in_place(sql, values)
     return await db.execute_query_dict(sql, values)
@@ -129,7 +130,7 @@ async def recent_messages(session_id: str, limit: int) -> list[dict[str, Any]]:
             f"ORDER BY {_column(m, 'created_at')} DESC, {_column(m, 'id')} DESC LIMIT ?",
             dialect,
         )
-    return await _select(db, sql, [session_id, limit])
+    return await query(db, sql, [session_id, limit])
 
 
 async def session_target(session_id: str) -> dict[str, Any] | None:
@@ -151,5 +152,5 @@ async def session_target(session_id: str) -> dict[str, Any] | None:
             f"WHERE s.{_column(s, 'id')} = ?",
             dialect,
         )
-    rows = await _select(db, sql, [session_id])
+    rows = await query(db, sql, [session_id])
     return rows[0] if rows else None

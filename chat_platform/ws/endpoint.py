@@ -43,8 +43,8 @@ def own_origins(websocket: WebSocket, public_url: str | None) -> set[str]:
 
 async def chat_socket(websocket: WebSocket) -> None:
     runtime = websocket.app.state.runtime
-    limits: SocketLimits = runtime.extras.get("ws_limits") or SocketLimits(
-        queue_limit=runtime.settings.ws_queue_limit
+    limits: SocketLimits = runtime.extra(
+        "ws_limits", lambda: SocketLimits(queue_limit=runtime.settings.ws_queue_limit)
     )
     conn = Connection(websocket, runtime, limits)
     conn.own_origins = own_origins(websocket, runtime.settings.public_url)

@@ -46,10 +46,13 @@ class Fatal(ApiError):
 
 def _limits(conn: Connection) -> widgets.WidgetLimits:
     settings = conn.runtime.settings
-    return conn.runtime.extras.get("widget_limits") or widgets.WidgetLimits(
-        connects_per_ip=settings.widget_connects_per_ip,
-        messages_per_visitor=settings.widget_messages_per_visitor,
-        messages_per_ip=settings.widget_messages_per_ip,
+    return conn.runtime.extra(
+        "widget_limits",
+        lambda: widgets.WidgetLimits(
+            connects_per_ip=settings.widget_connects_per_ip,
+            messages_per_visitor=settings.widget_messages_per_visitor,
+            messages_per_ip=settings.widget_messages_per_ip,
+        ),
     )
 
 

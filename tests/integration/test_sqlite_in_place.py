@@ -35,24 +35,10 @@ async def test_rows_written_in_place_read_back_like_orm_rows(api: httpx.AsyncCli
     assert isinstance(Session._meta.db, sqlite_engine.Client)  # the app runs ours
     session_id = await _session(api)
     stamp = datetime(2026, 11, 23, 12, 30, 15, 123456, tzinfo=UTC)
-    await statements.insert(
-        Message,
-        id="msg_direct",
-        session_id=session_id,
-        role="user",
-        content="héllo ☃",
-        run_id=None,
-        created_at=stamp,
-    )
-    await Message.create(
-        id="msg_orm",
-        session_id=session_id,
-        role="user",
-        content="héllo ☃",
-        run_id=None,
-        created_at=stamp,
-    )
-    fast, orm = await Message.get(id="msg_direct"), await Message.get(id="msg_orm")
+    fields = {"session_id": session_id, "role": "user", "content": "héllo ☃", "run_id": None}
+    await statements.insert(Message, id="msg_in_place", created_at=stamp, **fields)
+    await Message.create(id="msg_orm", created_at=stamp, **fields)
+    fast, orm = await Message.get(id="msg_in_place"), await Message.get(id="msg_orm")
     for field in ("role", "content", "type", "status", "created_at", "feedback"):
         assert getattr(fast, field) == getattr(orm, field), field
     assert fast.created_at == stamp and fast.status == "complete" and fast.type == "text"
@@ -63,7 +49,7 @@ async def test_rows_written_in_place_read_back_like_orm_rows(api: httpx.AsyncCli
     assert rows == [{"role": "user", "content": "héllo ☃"}]
     with pytest.raises(IntegrityError):  # the ORM's error type, as callers expect
         await statements.insert(
-            Message, id="msg_direct", session_id=session_id, role="user", content="x",
+            Message, id="msg_in_place", session_id=session_id, role="user", content="x",
             created_at=stamp,
         )  # fmt: skip
 

@@ -297,10 +297,8 @@ async def send_notice(turn: Turn, text: str) -> None:
 
 def teams_runtime(runtime: Any) -> TeamsRuntime:
     """The process's TeamsRuntime, created on first use and kept in `runtime.extras`."""
-    rt = runtime.extras.get("teams")
-    if rt is None:
-        from chat_platform.integrations.teams.runs import ServiceRunPort
+    from chat_platform.integrations.teams.runs import ServiceRunPort
 
-        rt = TeamsRuntime(http=runtime.http, runs=ServiceRunPort(runtime))
-        runtime.extras["teams"] = rt
-    return rt
+    return runtime.extra(
+        "teams", lambda: TeamsRuntime(http=runtime.http, runs=ServiceRunPort(runtime))
+    )
