@@ -5,16 +5,18 @@ May import: the standard library only.
 
 from __future__ import annotations
 
-import base64
 import os
 from datetime import UTC, datetime
 
+# Byte → one of the 32 characters of [a-z2-7] by its low 5 bits: uniform, as 256 = 8 × 32.
+_BASE32 = bytes(b"abcdefghijklmnopqrstuvwxyz234567"[b & 31] for b in range(256))
+
 
 def new_id(prefix: str, length: int = 20) -> str:
-    """`wf_…`, `run_…`: characters of [a-z2-7] (base32), 5 bits each: 100 bits for 20.
-    One urandom read (choosing characters one by one cost ~25 µs, several per turn)."""
-    raw = base64.b32encode(os.urandom((length * 5 + 7) // 8)).decode("ascii")
-    return f"{prefix}_{raw[:length].lower()}"
+    """`wf_…`, `run_…`: characters of [a-z2-7] (base32), 5 random bits each: 100 bits for 20.
+    One urandom read, mapped in C (choosing characters one by one cost ~25 µs; the standard
+    library's base32 encoder is Python, ~5 µs)."""
+    return f"{prefix}_{os.urandom(length).translate(_BASE32).decode('ascii')}"
 
 
 def has_prefix(value: object, prefix: str) -> bool:
@@ -31,5 +33,5 @@ def iso(ts: datetime | None) -> str | None:
         return None
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
-    ts = ts.astimezone(UTC)
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    # isoformat is C (strftime was several µs); in UTC it ends in "+00:00".
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"

@@ -14,19 +14,20 @@ would hand out seqs that clients already saw — a socket or a widget de-duplica
 would silently drop the new events, and a stale `resume_after_seq` could look resumable. A
 restarted counter always starts far above any seq of its earlier life. Run channels count
 from 1 (their seqs are the runs' own event numbers, `Last-Event-ID` on SSE).
-May import: redis and the standard library.
+May import: redis, the standard library and chat_platform.json_codec.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
+
+from chat_platform import json_codec
 
 log = logging.getLogger("chat_platform.bus")
 
@@ -312,7 +313,7 @@ class RedisEventBus(_FollowOneByOne):
                 await asyncio.sleep(0.5)
 
     async def publish(self, channel: str, event: dict[str, Any]) -> int:
-        data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        data = json_codec.dumps(event)
         return int(
             await self._script(
                 keys=self._keys(channel),
@@ -364,4 +365,4 @@ def _text(value: Any) -> str:
 def _decode(raw: Any) -> tuple[int, dict[str, Any]]:
     text = _text(raw)
     seq, _, data = text.partition(" ")
-    return int(seq), json.loads(data)
+    return int(seq), json_codec.loads(data)

@@ -107,8 +107,8 @@ def _first_control(group: BaseExceptionGroup) -> BaseException:
 
 
 def _now_iso() -> str:
-    ts = datetime.now(UTC)
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    """2026-01-15T10:30:00.000Z (isoformat is C; strftime cost several µs per event)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 class WorkflowRun:

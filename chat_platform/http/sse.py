@@ -3,17 +3,18 @@ least every 15 s, `id:` on every event so a client can resume with Last-Event-ID
 anti-buffering headers. As in the spec's "SSE output" sample, `node:text-delta` events go as
 `data:` lines without an `event:` line (clients dispatch on the JSON `type`); every other
 event carries `event: <type>`.
-May import: starlette, sse-starlette.
+May import: starlette, sse-starlette, chat_platform.json_codec.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 from sse_starlette.sse import EventSourceResponse
+
+from chat_platform import json_codec
 
 PING_SECONDS = 15
 UNNAMED = frozenset({"node:text-delta"})
@@ -32,7 +33,7 @@ def sse_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
 def encode_event(seq: int, event: dict[str, Any]) -> str:
     """One event in the SSE wire format (`id:`, `event:` unless unnamed, one `data:` line —
     compact JSON never contains a line break)."""
-    data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    data = json_codec.dumps(event)
     kind = event.get("type")
     if kind in UNNAMED or not isinstance(kind, str):
         return f"id: {seq}{SEP}data: {data}{SEP}{SEP}"

@@ -1,7 +1,7 @@
 """Shared plumbing of the remote adapters: POST a streaming request with retries (429/5xx/529,
 honouring Retry-After, only before the first token), SSE line parsing, and translation of
 every transport failure into ProviderError / ProviderTimeout with credentials scrubbed.
-May import: the standard library, chat_platform.errors, providers.base/http11.
+May import: the standard library, chat_platform.errors/json_codec, providers.base/http11.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from chat_platform import json_codec
 from chat_platform.errors import ProviderError, ProviderTimeout
 from chat_platform.providers.base import ChatChunk, TokenUsage
 from chat_platform.providers.http11 import Client, Response, TransportError
@@ -62,7 +63,7 @@ async def open_stream(
     secrets: list[str | None],
 ) -> AsyncIterator[Response]:
     """A 2xx streaming response, after retries. Errors: ProviderError / ProviderTimeout."""
-    payload = json.dumps(body, ensure_ascii=False).encode()
+    payload = json_codec.dumps_bytes(body)
     headers = {"content-type": "application/json", **headers}
     attempt = 0
     while True:

@@ -1,14 +1,14 @@
 """Anthropic Messages wire: a thin adapter on providers.http11. `message_start` carries
 input tokens, `content_block_delta`/`text_delta` the text, `message_delta` output tokens; `ping` is
 ignored and a mid-stream `error` event becomes ProviderError.
-May import: the standard library, chat_platform.errors, providers.base/_http.
+May import: the standard library, chat_platform.errors/json_codec, providers.base/_http.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
+from chat_platform import json_codec
 from chat_platform.errors import ProviderError
 from chat_platform.providers._http import open_stream, read_chunks
 from chat_platform.providers.base import ChatChunk, ChatRequest, TokenUsage
@@ -87,7 +87,7 @@ class _EventParser:
 
     def __call__(self, event: str | None, data: str) -> list[ChatChunk] | None:
         try:
-            payload = json.loads(data)
+            payload = json_codec.loads(data)
         except ValueError:
             raise ProviderError("anthropic: malformed stream event") from None
         kind = event or payload.get("type")

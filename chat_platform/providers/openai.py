@@ -1,14 +1,14 @@
 """OpenAI chat-completions wire (OpenAI, Azure OpenAI, vLLM, Ollama, LM Studio, llama.cpp):
 a thin adapter on providers.http11. Streams `choices[0].delta.content`; token usage from the
 final chunk (`stream_options.include_usage`); stops at `[DONE]`.
-May import: the standard library, chat_platform.errors, providers.base/_http.
+May import: the standard library, chat_platform.errors/json_codec, providers.base/_http.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
+from chat_platform import json_codec
 from chat_platform.errors import ProviderError
 from chat_platform.providers._http import open_stream, read_chunks
 from chat_platform.providers.base import ChatChunk, ChatRequest, TokenUsage
@@ -72,7 +72,7 @@ def _parse_event(_event: str | None, data: str) -> list[ChatChunk] | None:
     if data.strip() == "[DONE]":
         return None
     try:
-        chunk = json.loads(data)
+        chunk = json_codec.loads(data)
     except ValueError:
         raise ProviderError("openai: malformed stream chunk") from None
     if "error" in chunk:

@@ -10,14 +10,13 @@ costs bounded memory (this queue plus the bus's bounded per-subscriber backlog) 
 delays the others. Every server frame carries `seq`: session events their own (from the
 session channel of the bus); replies (`auth.ok`, `pong`, `error`…) repeat the seq of the last
 event delivered, so "resume after the last seq you saw" is always right.
-May import: starlette, errors, services, chat_platform.ws.
+May import: starlette, errors, json_codec, services, chat_platform.ws.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chat_platform import json_codec
 from chat_platform.bus.events import SubscriberOverflow
 from chat_platform.errors import ApiError, BadRequest
 from chat_platform.services.auth import Principal
@@ -33,8 +33,6 @@ from chat_platform.services.widgets import ChatWidget
 from chat_platform.ws.frames import error_frame
 
 log = logging.getLogger("chat_platform.ws")
-# Compact JSON; one encoder for every frame (json.dumps with options builds one per call).
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 CLOSE_NORMAL = 1000
 CLOSE_POLICY = 1008  # auth failure, origin refused, auth timeout
@@ -215,7 +213,7 @@ class Connection:
         while True:
             frame = await self._queue.get()
             try:
-                await self.ws.send_text(_encode(frame))
+                await self.ws.send_text(json_codec.dumps(frame))
             finally:
                 self._queue.task_done()
 
