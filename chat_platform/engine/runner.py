@@ -2,6 +2,7 @@
 
     run = start_run(workflow, run_id=…, workflow_id=…, messages=[…], variables={…}, providers=…)
     async for event in run: …        # spec events, in order
+    await run.run(sink)              # or: the same events handed to `await sink(event)`
     run.outcome                      # RunOutcome: status, output, error, metadata, trace, state
 
 A node with several plain outgoing edges fans out: its branches run as concurrent tasks and
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -135,6 +136,7 @@ class WorkflowRun:
         self._tokens = TokenUsage(state.tokens.get("input", 0), state.tokens.get("output", 0))
         self._resume = resume
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._sink: Callable[[Event], Awaitable[None]] = self._enqueue
         self._started = 0.0
         self.outcome: RunOutcome | None = None
         self._base_input = next(
@@ -144,7 +146,7 @@ class WorkflowRun:
 
     # -- the surface nodes use -------------------------------------------------------------
     async def emit(self, event: Event) -> None:
-        self._queue.put_nowait(event)
+        await self._sink(event)
 
     def context(self, last_output: Any) -> dict[str, Any]:
         ctx = flatten_context(self.variables, last_output)
@@ -152,11 +154,23 @@ class WorkflowRun:
         ctx.setdefault("messages", self._message_dicts)
         return ctx
 
-    # -- iteration -------------------------------------------------------------------------
+    # -- running -----------------------------------------------------------------------------
+    async def run(self, sink: Callable[[Event], Awaitable[None]]) -> None:
+        """Execute in this task, handing every event to `sink` as it happens. Iterating the
+        run instead costs a queue and a task switch per burst of events (a chat turn's
+        events all pass through here: bench/PERF-LOG.md, step 9)."""
+        self._sink = sink
+        self._started = time.perf_counter()
+        await self._execute()
+
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._events()
 
+    async def _enqueue(self, event: Event) -> None:
+        self._queue.put_nowait(event)
+
     async def _events(self) -> AsyncIterator[Event]:
+        self._sink = self._enqueue
         driver = asyncio.create_task(self._drive())
         try:
             while True:
@@ -426,18 +440,22 @@ def start_run(
     *,
     run_id: str,
     workflow_id: str,
-    messages: list[ChatMessage],
+    messages: Sequence[ChatMessage | dict[str, str]],
     variables: dict[str, Any],
     providers: ProviderRegistry,
     limits: EngineLimits | None = None,
 ) -> WorkflowRun:
+    """A new run of `workflow` over `messages` (ChatMessages, or role/content dicts: those are
+    kept as the state's own, not copied)."""
     start = workflow.nodes[workflow.start_id]
     defaults = start.data.get("variables") or {}
     state = RunState(
         run_id=run_id,
         workflow_id=workflow_id,
         variables={**(defaults if isinstance(defaults, dict) else {}), **variables},
-        messages=[{"role": m.role, "content": m.content} for m in messages],
+        messages=[
+            m if isinstance(m, dict) else {"role": m.role, "content": m.content} for m in messages
+        ],
     )
     return WorkflowRun(workflow, state, providers, limits or EngineLimits())
 

@@ -41,6 +41,6 @@ async def load_history(session_id: str, settings: dict[str, Any] | None) -> list
         budget -= len(row["content"])
         if budget < 0 and kept:
             break
-        kept.append({"role": row["role"], "content": row["content"]})
+        kept.append(row)  # already {"role": …, "content": …}: no copy per message
     kept.reverse()
     return kept

@@ -19,11 +19,17 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from chat_platform.engine import CompiledWorkflow, RunState, compile_workflow, resume_run, start_run
+from chat_platform.engine import (
+    CompiledWorkflow,
+    Event,
+    RunState,
+    compile_workflow,
+    resume_run,
+    start_run,
+)
 from chat_platform.expressions import stringify
 from chat_platform.ids import new_id, utcnow
 from chat_platform.providers import build_registry
-from chat_platform.providers.base import ChatMessage
 from chat_platform.services.history import load_history
 from chat_platform.services.runtime import Runtime
 from chat_platform.services.views import MessageRow, message_view
@@ -169,12 +175,13 @@ class RunManager:
             history = await load_history(job.session_id, job.settings) if job.session_id else []
             if job.session_id:
                 await self._store_inputs(job)
-            messages = [ChatMessage(m["role"], m["content"]) for m in history + job.input]
+            # role/content dicts as the engine's state keeps them (history rows are already)
+            history += [{"role": m["role"], "content": m["content"]} for m in job.input]
             engine_run = start_run(
                 job.compiled,
                 run_id=job.run_id,
                 workflow_id=job.workflow_id,
-                messages=messages,
+                messages=history,
                 variables=dict(job.variables),
                 providers=providers,
             )
@@ -191,17 +198,21 @@ class RunManager:
         held: list[dict[str, Any]] = []
         partial: dict[str, str] = {}
         last_agent: str | None = None
+
+        async def publish(event: Event) -> None:
+            nonlocal last_agent
+            payload = event.payload()
+            kind = payload["type"]
+            if kind in ("run:complete", "run:result"):
+                held.append(payload)
+                return
+            if kind == "node:text-delta":
+                last_agent = payload["nodeId"]
+                partial[last_agent] = partial.get(last_agent, "") + payload["delta"]
+            await self._publish(job, payload)
+
         try:
-            async for event in engine_run:
-                payload = event.payload()
-                kind = payload["type"]
-                if kind in ("run:complete", "run:result"):
-                    held.append(payload)
-                    continue
-                if kind == "node:text-delta":
-                    last_agent = payload["nodeId"]
-                    partial[last_agent] = partial.get(last_agent, "") + payload["delta"]
-                await self._publish(job, payload)
+            await engine_run.run(publish)
         except asyncio.CancelledError:
             text = partial.get(last_agent or "", "")
             await asyncio.shield(self._finish_interrupted(job, "cancelled", "Run cancelled", text))

@@ -487,6 +487,67 @@ async def test_cancellation_leaves_no_tasks_behind() -> None:
     assert r.outcome is None
 
 
+def _agent_with_history() -> tuple[Any, list[dict[str, str]]]:
+    nodes, edges = chain(
+        START,
+        {"id": "llm", "type": "agent", "data": {"provider": "echo-transcript"}},
+        {"id": "t", "type": "transform", "data": {"mappings": [{"key": "n", "expression": "1"}]}},
+        END,
+    )
+    history = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "one"}]
+    return compile_workflow(nodes, edges), [*history, {"role": "user", "content": "second"}]
+
+
+def _timeless(events: list[dict]) -> list[dict]:
+    return [{k: v for k, v in e.items() if k not in ("durationMs", "metadata")} for e in events]
+
+
+async def test_run_with_a_sink_gives_the_events_of_iteration_in_the_calling_task() -> None:
+    wf, messages = _agent_with_history()
+
+    def fresh() -> Any:
+        return start_run(
+            wf, run_id="r", workflow_id="w", messages=messages, variables={}, providers=Registry()
+        )
+
+    iterated = fresh()
+    expected = [e.payload() async for e in iterated]
+    tasks: set[asyncio.Task] = set()
+    sunk: list[dict] = []
+
+    async def sink(event: Any) -> None:
+        tasks.add(asyncio.current_task())  # type: ignore[arg-type]
+        sunk.append(event.payload())
+
+    direct = fresh()
+    await direct.run(sink)
+    assert _timeless(sunk) == _timeless(expected) and len(sunk) > 8
+    assert tasks == {asyncio.current_task()}  # no driver task: events arrive in ours
+    assert direct.outcome.output == iterated.outcome.output == {"n": 1}
+    # Role/content dicts are the state's own messages; the agent saw the whole history.
+    assert direct.state.messages == messages
+    transcript = [e for e in sunk if e["type"] == "node:complete" and e["nodeId"] == "llm"]
+    assert "first" in transcript[0]["outputPreview"] and "second" in transcript[0]["outputPreview"]
+
+
+async def test_a_failing_sink_stops_the_run_with_its_own_error() -> None:
+    wf, messages = _agent_with_history()
+    r = start_run(
+        wf, run_id="r", workflow_id="w", messages=messages, variables={}, providers=Registry()
+    )
+    seen: list[str] = []
+
+    async def sink(event: Any) -> None:
+        seen.append(event.type)
+        if event.type == "node:text-delta":
+            raise RuntimeError("bus down")
+
+    with pytest.raises(RuntimeError, match="bus down"):  # not turned into a node failure
+        await r.run(sink)
+    assert seen[-1] == "node:text-delta" and "node:error" not in seen
+    assert r.outcome is None
+
+
 @pytest.mark.parametrize(
     ("nodes", "edges", "node_id", "message"),
     [
