@@ -1,10 +1,68 @@
-"""Workflow graphs shared by the run tests, and a helper to create + publish one."""
+"""Workflow graphs shared by the tests, and helpers to create + publish one (through the API,
+or straight to the store)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+
+from chat_platform.ids import new_id
+from chat_platform.services.auth import DEFAULT_ACCOUNT_ID
+from chat_platform.store.models import Project, Workflow, WorkflowVersion
+
+
+def echo_graph(delay_ms: int = 0) -> dict[str, Any]:
+    """start → echo agent (with the session's history) → end; `delay_ms` between words."""
+    agent = {"label": "Echo", "provider": "echo", "model": "echo", "include_history": True}
+    if delay_ms:
+        agent["delay_ms"] = delay_ms
+    return {
+        "nodes": [
+            {"id": "start", "type": "start", "data": {"label": "Start"}},
+            {"id": "agent_1", "type": "agent", "data": agent},
+            {"id": "end", "type": "end", "data": {"output": "{{output}}"}},
+        ],
+        "edges": [
+            {"id": "e1", "source": "start", "target": "agent_1"},
+            {"id": "e2", "source": "agent_1", "target": "end"},
+        ],
+    }
+
+
+async def stored_workflow(
+    graph: dict[str, Any] | None = None,
+    *,
+    published: bool = True,
+    settings: dict[str, Any] | None = None,
+    project_id: str | None = None,
+) -> str:
+    """A workflow row (in a new project unless given) with one published version, written
+    straight to the store; `published=False` leaves it a draft."""
+    graph = graph or echo_graph()
+    if project_id is None:
+        project_id = new_id("proj")
+        await Project.create(id=project_id, account_id=DEFAULT_ACCOUNT_ID, name="Tests")
+    workflow = await Workflow.create(
+        id=new_id("wf"),
+        project_id=project_id,
+        name="Support",
+        status="live" if published else "draft",
+        version=1 if published else 0,
+        nodes=graph["nodes"],
+        edges=graph["edges"],
+        settings=settings or {},
+    )
+    if published:
+        await WorkflowVersion.create(
+            id=new_id("wfv"),
+            workflow_id=workflow.id,
+            version=1,
+            nodes=graph["nodes"],
+            edges=graph["edges"],
+            settings=settings or {},
+        )
+    return workflow.id
 
 
 def linear(provider: str = "echo", **agent: Any) -> tuple[list[dict], list[dict]]:

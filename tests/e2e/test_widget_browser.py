@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer, start_server, stop_server
-from tests.e2e.test_ws_live import api, echo_graph, published_workflow
-from tests.workflows import gate_then_echo
+from tests.e2e.test_ws_live import api, published_workflow
+from tests.workflows import echo_graph, gate_then_echo
 
 pytestmark = pytest.mark.browser
 

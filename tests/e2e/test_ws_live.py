@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import REDIS_URL, LiveServer, start_server, stop_server
+from tests.workflows import echo_graph
 
 ORIGIN = "https://shop.example.com"
 
@@ -47,23 +48,6 @@ def api(server: LiveServer) -> httpx.Client:
         headers={"Authorization": f"Bearer {server.admin_key}"},
         timeout=20,
     )
-
-
-def echo_graph(delay_ms: int = 0) -> dict[str, Any]:
-    agent = {"label": "Echo", "provider": "echo", "model": "echo", "include_history": True}
-    if delay_ms:
-        agent["delay_ms"] = delay_ms
-    return {
-        "nodes": [
-            {"id": "start", "type": "start", "data": {"label": "Start"}},
-            {"id": "agent_1", "type": "agent", "data": agent},
-            {"id": "end", "type": "end", "data": {"output": "{{output}}"}},
-        ],
-        "edges": [
-            {"id": "e1", "source": "start", "target": "agent_1"},
-            {"id": "e2", "source": "agent_1", "target": "end"},
-        ],
-    }
 
 
 def published_workflow(server: LiveServer, graph: dict[str, Any] | None = None) -> str:

@@ -9,58 +9,9 @@ import httpx
 
 from chat_platform.ids import new_id
 from chat_platform.services.auth import DEFAULT_ACCOUNT_ID
-from chat_platform.store.models import Project, TeamsIntegration, Workflow, WorkflowVersion
+from chat_platform.store.models import Project, TeamsIntegration
 from tests.conftest import make_key
-
-ECHO_GRAPH: dict[str, Any] = {
-    "nodes": [
-        {"id": "start", "type": "start", "data": {"label": "Start"}},
-        {
-            "id": "agent_1",
-            "type": "agent",
-            "data": {"label": "Echo", "provider": "echo", "model": "echo", "include_history": True},
-        },
-        {"id": "end", "type": "end", "data": {"output": "{{output}}"}},
-    ],
-    "edges": [
-        {"id": "e1", "source": "start", "target": "agent_1"},
-        {"id": "e2", "source": "agent_1", "target": "end"},
-    ],
-}
-
-
-async def published_workflow(
-    graph: dict[str, Any] | None = None,
-    *,
-    published: bool = True,
-    settings: dict[str, Any] | None = None,
-    project_id: str | None = None,
-) -> str:
-    """A workflow row with one published version, written straight to the store."""
-    graph = graph or ECHO_GRAPH
-    if project_id is None:
-        project_id = new_id("proj")
-        await Project.create(id=project_id, account_id=DEFAULT_ACCOUNT_ID, name="Teams")
-    workflow = await Workflow.create(
-        id=new_id("wf"),
-        project_id=project_id,
-        name="Helpdesk",
-        status="live" if published else "draft",
-        version=1 if published else 0,
-        nodes=graph["nodes"],
-        edges=graph["edges"],
-        settings=settings or {},
-    )
-    if published:
-        await WorkflowVersion.create(
-            id=new_id("wfv"),
-            workflow_id=workflow.id,
-            version=1,
-            nodes=graph["nodes"],
-            edges=graph["edges"],
-            settings=settings or {},
-        )
-    return workflow.id
+from tests.workflows import stored_workflow
 
 
 def body(workflow_id: str, **extra: Any) -> dict[str, Any]:
@@ -75,7 +26,7 @@ def body(workflow_id: str, **extra: Any) -> dict[str, Any]:
 async def test_create_returns_endpoint_and_defaults_and_never_the_password(
     api: httpx.AsyncClient,
 ) -> None:
-    wf = await published_workflow()
+    wf = await stored_workflow()
     r = await api.post("/api/v1/integrations/teams", json=body(wf, tenant_id="tenant-9"))
     assert r.status_code == 201, r.text
     data = r.json()
@@ -104,7 +55,7 @@ async def test_create_returns_endpoint_and_defaults_and_never_the_password(
 
 
 async def test_multi_tenant_default_token_endpoint_and_overrides(api: httpx.AsyncClient) -> None:
-    wf = await published_workflow()
+    wf = await stored_workflow()
     r = await api.post("/api/v1/integrations/teams", json=body(wf))
     assert r.json()["token_endpoint"] == (
         "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
@@ -123,12 +74,12 @@ async def test_multi_tenant_default_token_endpoint_and_overrides(api: httpx.Asyn
 
 
 async def test_validation_and_unpublished_workflows(api: httpx.AsyncClient) -> None:
-    wf = await published_workflow()
+    wf = await stored_workflow()
     r = await api.post("/api/v1/integrations/teams", json={"workflow_id": wf, "app_id": "a"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "MISSING_FIELD"
     r = await api.post("/api/v1/integrations/teams", json=body(wf, token_endpoint="ftp://x"))
     assert r.status_code == 400
-    draft = await published_workflow(published=False)
+    draft = await stored_workflow(published=False)
     r = await api.post("/api/v1/integrations/teams", json=body(draft))
     assert r.status_code == 404 and r.json()["error"]["code"] == "WORKFLOW_NOT_PUBLISHED"
     r = await api.post("/api/v1/integrations/teams", json=body("wf_missing"))
@@ -136,7 +87,7 @@ async def test_validation_and_unpublished_workflows(api: httpx.AsyncClient) -> N
 
 
 async def test_update_keeps_the_password_unless_given_and_delete(api: httpx.AsyncClient) -> None:
-    wf = await published_workflow()
+    wf = await stored_workflow()
     created = (await api.post("/api/v1/integrations/teams", json=body(wf))).json()
     url = f"/api/v1/integrations/teams/{created['id']}"
     sealed = (await TeamsIntegration.get(id=created["id"])).app_password
@@ -153,7 +104,7 @@ async def test_update_keeps_the_password_unless_given_and_delete(api: httpx.Asyn
 
 
 async def test_roles_and_project_scope(api: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
-    wf = await published_workflow()
+    wf = await stored_workflow()
     created = (await api.post("/api/v1/integrations/teams", json=body(wf))).json()
     viewer = {"Authorization": f"Bearer {await make_key('viewer')}"}
     r = await client.post("/api/v1/integrations/teams", json=body(wf), headers=viewer)

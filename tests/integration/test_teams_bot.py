@@ -26,7 +26,7 @@ from tests.fakes.bot_framework import (
     message_activity,
     new_key,
 )
-from tests.integration.test_teams_api import published_workflow
+from tests.workflows import stored_workflow
 
 
 @dataclass
@@ -110,7 +110,7 @@ class Env:
 async def make_env(api: httpx.AsyncClient, fake: FakeBotFramework, **settings: Any) -> Env:
     fake.activities.clear()
     fake.connector_failures.clear()
-    wf = await published_workflow(settings={"greeting": "Hello, I am the helpdesk bot."})
+    wf = await stored_workflow(settings={"greeting": "Hello, I am the helpdesk bot."})
     r = await api.post(
         "/api/v1/integrations/teams",
         json={

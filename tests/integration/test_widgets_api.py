@@ -16,8 +16,9 @@ from chat_platform.ids import new_id
 from chat_platform.services import visitors
 from chat_platform.services.auth import DEFAULT_ACCOUNT_ID
 from chat_platform.services.widgets import origin_allowed
-from chat_platform.store.models import AuditLog, Project, Widget, Workflow, WorkflowVersion
+from chat_platform.store.models import AuditLog, Project, Widget
 from tests.conftest import make_key
+from tests.workflows import stored_workflow
 
 WIDGET_KEYS = {
     "id",
@@ -31,55 +32,10 @@ WIDGET_KEYS = {
     "created_at",
     "updated_at",
 }
-ECHO_GRAPH: dict[str, Any] = {
-    "nodes": [
-        {"id": "start", "type": "start", "data": {"label": "Start"}},
-        {
-            "id": "agent_1",
-            "type": "agent",
-            "data": {"label": "Echo", "provider": "echo", "model": "echo", "include_history": True},
-        },
-        {"id": "end", "type": "end", "data": {"output": "{{output}}"}},
-    ],
-    "edges": [
-        {"id": "e1", "source": "start", "target": "agent_1"},
-        {"id": "e2", "source": "agent_1", "target": "end"},
-    ],
-}
-
-
-async def published_workflow(
-    *, published: bool = True, project_id: str | None = None, graph: dict | None = None
-) -> str:
-    """A workflow with one published version, written straight to the store."""
-    graph = graph or ECHO_GRAPH
-    if project_id is None:
-        project_id = new_id("proj")
-        await Project.create(id=project_id, account_id=DEFAULT_ACCOUNT_ID, name="Widgets")
-    workflow = await Workflow.create(
-        id=new_id("wf"),
-        project_id=project_id,
-        name="Support",
-        status="live" if published else "draft",
-        version=1 if published else 0,
-        nodes=graph["nodes"],
-        edges=graph["edges"],
-        settings={},
-    )
-    if published:
-        await WorkflowVersion.create(
-            id=new_id("wfv"),
-            workflow_id=workflow.id,
-            version=1,
-            nodes=graph["nodes"],
-            edges=graph["edges"],
-            settings={},
-        )
-    return workflow.id
 
 
 async def test_create_get_list_update_delete(api: httpx.AsyncClient) -> None:
-    wf = await published_workflow()
+    wf = await stored_workflow()
     body = {
         "workflow_id": wf,
         "allowed_origins": ["HTTPS://Shop.Example.com:443/", "http://localhost:3000"],
@@ -128,7 +84,7 @@ async def test_create_get_list_update_delete(api: httpx.AsyncClient) -> None:
 
 
 async def test_defaults(api: httpx.AsyncClient) -> None:
-    wf = await published_workflow()
+    wf = await stored_workflow()
     w = (await api.post("/api/v1/widgets", json={"workflow_id": wf})).json()
     assert w["allowed_origins"] == [] and w["starter_prompts"] == []
     assert w["title"] == "Chat" and w["greeting"] == "" and w["show_feedback"] is False
@@ -150,7 +106,7 @@ async def test_defaults(api: httpx.AsyncClient) -> None:
     ],
 )
 async def test_validation(api: httpx.AsyncClient, body: dict, field: str) -> None:
-    wf = await published_workflow()
+    wf = await stored_workflow()
     r = await api.post("/api/v1/widgets", json={"workflow_id": wf, **body})
     assert r.status_code == 400, r.text
     assert field in r.json()["error"]["message"]
@@ -161,17 +117,17 @@ async def test_workflow_must_exist_and_be_published(api: httpx.AsyncClient) -> N
     assert r.status_code == 400 and r.json()["error"]["code"] == "MISSING_FIELD"
     r = await api.post("/api/v1/widgets", json={"workflow_id": "wf_missing"})
     assert r.status_code == 404 and r.json()["error"]["code"] == "WORKFLOW_NOT_FOUND"
-    draft = await published_workflow(published=False)
+    draft = await stored_workflow(published=False)
     r = await api.post("/api/v1/widgets", json={"workflow_id": draft})
     assert r.status_code == 404 and r.json()["error"]["code"] == "WORKFLOW_NOT_PUBLISHED"
-    wf = await published_workflow()
+    wf = await stored_workflow()
     wid = (await api.post("/api/v1/widgets", json={"workflow_id": wf})).json()["id"]
     r = await api.put(f"/api/v1/widgets/{wid}", json={"workflow_id": draft})
     assert r.status_code == 404 and r.json()["error"]["code"] == "WORKFLOW_NOT_PUBLISHED"
 
 
 async def test_roles_and_project_scope(api: httpx.AsyncClient) -> None:
-    wf = await published_workflow()
+    wf = await stored_workflow()
     wid = (await api.post("/api/v1/widgets", json={"workflow_id": wf})).json()["id"]
     viewer = {"Authorization": f"Bearer {await make_key('viewer')}"}
     assert (await api.get(f"/api/v1/widgets/{wid}", headers=viewer)).status_code == 200
@@ -187,7 +143,7 @@ async def test_roles_and_project_scope(api: httpx.AsyncClient) -> None:
     assert (await api.get("/api/v1/widgets", headers=scoped)).json()["data"] == []
     r = await api.post("/api/v1/widgets", json={"workflow_id": wf}, headers=scoped)
     assert r.status_code == 404
-    mine = await published_workflow(project_id=other)
+    mine = await stored_workflow(project_id=other)
     r = await api.post("/api/v1/widgets", json={"workflow_id": mine}, headers=scoped)
     assert r.status_code == 201
     r = await api.get("/api/v1/widgets", headers=scoped)

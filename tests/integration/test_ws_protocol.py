@@ -22,8 +22,7 @@ from chat_platform.services import visitors
 from chat_platform.services.widgets import WidgetLimits
 from chat_platform.ws.connection import SocketLimits
 from tests.conftest import make_key
-from tests.integration.test_widgets_api import published_workflow
-from tests.workflows import gate_then_echo
+from tests.workflows import echo_graph, gate_then_echo, stored_workflow
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -55,7 +54,7 @@ class Chat:
 
     def widget(self, graph: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
         key = self.call(make_key, "admin")
-        wf = self.call(published_workflow, **({"graph": graph} if graph else {}))
+        wf = self.call(stored_workflow, **({"graph": graph} if graph else {}))
         body = {"workflow_id": wf, "allowed_origins": [ORIGIN], **fields}
         r = self.client.post(
             "/api/v1/widgets", json=body, headers={"Authorization": f"Bearer {key}"}
@@ -321,14 +320,6 @@ async def test_slow_consumer_is_cut_off_with_bounded_memory() -> None:
 APPROVAL_GRAPH = gate_then_echo("Go on?")
 
 
-def slow_graph(delay_ms: int) -> dict[str, Any]:
-    from tests.integration.test_widgets_api import ECHO_GRAPH
-
-    nodes = json.loads(json.dumps(ECHO_GRAPH["nodes"]))
-    nodes[1]["data"]["delay_ms"] = delay_ms
-    return {"nodes": nodes, "edges": ECHO_GRAPH["edges"]}
-
-
 def open_session(ws: Any, **fields: Any) -> dict[str, Any]:
     ws.send_json({"type": "session.open", **fields})
     ready = recv(ws)
@@ -356,7 +347,7 @@ def turn(ws: Any, content: str, cid: str | None = None) -> list[dict[str, Any]]:
 
 
 def test_api_key_session_and_a_streamed_turn(chat: Chat) -> None:
-    wf = chat.call(published_workflow)
+    wf = chat.call(stored_workflow)
     with chat.connect(origin=None) as ws:
         auth_key(chat, ws)
         ready = open_session(ws, workflow_id=wf)
@@ -398,8 +389,8 @@ def test_api_key_session_and_a_streamed_turn(chat: Chat) -> None:
 
 
 def test_session_open_errors(chat: Chat) -> None:
-    wf, other = chat.call(published_workflow), chat.call(published_workflow)
-    draft = chat.call(published_workflow, published=False)
+    wf, other = chat.call(stored_workflow), chat.call(stored_workflow)
+    draft = chat.call(stored_workflow, published=False)
     with chat.connect(origin=None) as ws:
         auth_key(chat, ws)
         ws.send_json({"type": "session.open"})
@@ -428,7 +419,7 @@ def test_session_open_errors(chat: Chat) -> None:
 def test_resend_is_never_stored_twice(chat: Chat) -> None:
     from chat_platform.store.models import Message
 
-    wf = chat.call(published_workflow)
+    wf = chat.call(stored_workflow)
     with chat.connect(origin=None) as ws:
         auth_key(chat, ws)
         sid = open_session(ws, workflow_id=wf)["session"]["id"]
@@ -446,7 +437,7 @@ def test_resend_is_never_stored_twice(chat: Chat) -> None:
 
 
 def test_two_sockets_on_one_session_both_see_the_turn(chat: Chat) -> None:
-    wf = chat.call(published_workflow)
+    wf = chat.call(stored_workflow)
     with chat.connect(origin=None) as a, chat.connect(origin=None) as b:
         auth_key(chat, a)
         auth_key(chat, b)
@@ -459,7 +450,7 @@ def test_two_sockets_on_one_session_both_see_the_turn(chat: Chat) -> None:
 
 
 def test_resume_after_seq_gets_everything_missed_once_in_order(chat: Chat) -> None:
-    wf = chat.call(published_workflow)
+    wf = chat.call(stored_workflow)
     with chat.connect(origin=None) as ws:
         auth_key(chat, ws)
         sid = open_session(ws, workflow_id=wf)["session"]["id"]
@@ -484,7 +475,7 @@ def test_resume_after_seq_gets_everything_missed_once_in_order(chat: Chat) -> No
 
 
 def test_cancel_a_running_turn(chat: Chat) -> None:
-    wf = chat.call(published_workflow, graph=slow_graph(200))
+    wf = chat.call(stored_workflow, graph=echo_graph(delay_ms=200))
     with chat.connect(origin=None) as ws:
         auth_key(chat, ws)
         open_session(ws, workflow_id=wf)
@@ -497,7 +488,7 @@ def test_cancel_a_running_turn(chat: Chat) -> None:
 
 
 def test_approvals_from_an_api_key_socket(chat: Chat) -> None:
-    wf = chat.call(published_workflow, graph=APPROVAL_GRAPH)
+    wf = chat.call(stored_workflow, graph=APPROVAL_GRAPH)
     with chat.connect(origin=None) as ws:
         auth_key(chat, ws)
         open_session(ws, workflow_id=wf)
