@@ -313,7 +313,7 @@ class RedisEventBus(_FollowOneByOne):
                 await asyncio.sleep(0.5)
 
     async def publish(self, channel: str, event: dict[str, Any]) -> int:
-        data = json_codec.dumps(event)
+        data = json_codec.dumps_bytes(event)
         return int(
             await self._script(
                 keys=self._keys(channel),

@@ -136,7 +136,7 @@ class WorkflowRun:
         self._tokens = TokenUsage(state.tokens.get("input", 0), state.tokens.get("output", 0))
         self._resume = resume
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._sink: Callable[[Event], Awaitable[None]] = self._enqueue
+        self._sink: Callable[[Event], Awaitable[None]]
         self._started = 0.0
         self.outcome: RunOutcome | None = None
         self._base_input = next(
@@ -170,7 +170,6 @@ class WorkflowRun:
         self._queue.put_nowait(event)
 
     async def _events(self) -> AsyncIterator[Event]:
-        self._sink = self._enqueue
         driver = asyncio.create_task(self._drive())
         try:
             while True:
@@ -186,9 +185,8 @@ class WorkflowRun:
                     await driver
 
     async def _drive(self) -> None:
-        self._started = time.perf_counter()
         try:
-            await self._execute()
+            await self.run(self._enqueue)
         finally:
             self._queue.put_nowait(_DONE)
 

@@ -13,6 +13,7 @@ May import: starlette, chat_platform.json_codec.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -40,20 +41,28 @@ def sse_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
-def encode_event(seq: int, event: dict[str, Any]) -> str:
+def encode_event(seq: int, event: dict[str, Any]) -> bytes:
     """One event in the SSE wire format (`id:`, `event:` unless unnamed, one `data:` line —
     compact JSON never contains a line break)."""
-    data = json_codec.dumps(event)
-    kind = event.get("type")
+    return b"id: %d\r\n%sdata: %s\r\n\r\n" % (
+        seq,
+        _event_line(event.get("type")),
+        json_codec.dumps_bytes(event),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _event_line(kind: object) -> bytes:
+    """`event: <type>` (line breaks removed), or nothing for unnamed events; event types are a
+    small set, so each line is built once."""
     if kind in UNNAMED or not isinstance(kind, str):
-        return f"id: {seq}{SEP}data: {data}{SEP}{SEP}"
-    kind = _LINE_BREAK.sub("", kind)
-    return f"id: {seq}{SEP}event: {kind}{SEP}data: {data}{SEP}{SEP}"
+        return b""
+    return f"event: {_LINE_BREAK.sub('', kind)}{SEP}".encode()
 
 
 async def _frames(events: AsyncIterator[list[tuple[int, dict[str, Any]]]]) -> AsyncIterator[bytes]:
     async for batch in events:  # everything already published goes out in one write
-        yield "".join([encode_event(seq, event) for seq, event in batch]).encode()
+        yield b"".join([encode_event(seq, event) for seq, event in batch])
 
 
 class EventStream:

@@ -7,7 +7,6 @@ May import: the standard library, chat_platform.errors/json_codec, providers.bas
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,7 +30,7 @@ def scrub(text: str, secrets: list[str | None]) -> str:
 def _error_message(name: str, response_text: str, status: int, secrets: list[str | None]) -> str:
     detail = response_text
     try:
-        body = json.loads(response_text)
+        body = json_codec.loads(response_text)
         err = body.get("error") if isinstance(body, dict) else None
         if isinstance(err, dict):
             detail = str(err.get("message") or err)

@@ -123,7 +123,7 @@ class Response:
                 data = await self._conn.reader.read(READ_SIZE)
         except TimeoutError:
             raise
-        except (OSError, ssl.SSLError) as exc:  # TimeoutError is an OSError: caught above
+        except OSError as exc:  # SSLError and TimeoutError are OSErrors (timeouts caught above)
             raise TransportError(f"{type(exc).__name__}: {exc}") from None
         if not data:
             return False
@@ -141,7 +141,7 @@ class Response:
                 pieces: list[bytes] = []
                 while True:
                     end = buf.find(b"\r\n")
-                    if end < 0 or len(buf) < end + 2:
+                    if end < 0:
                         if pieces:
                             yield b"".join(pieces)
                             pieces.clear()
@@ -298,7 +298,7 @@ class Client:
             except TimeoutError:
                 conn.close()
                 raise
-            except (TransportError, OSError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
+            except (TransportError, OSError) as exc:
                 conn.close()
                 if reused and not buf:
                     continue  # the server closed an idle connection as we reused it
@@ -324,7 +324,7 @@ class Client:
                 return await self._connect(origin, proxy), False
         except TimeoutError:
             raise
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # SSLError included
             raise TransportError(f"connect failed: {type(exc).__name__}: {exc}") from None
 
     async def _connect(self, origin: Origin, proxy: str | None) -> _Conn:

@@ -78,7 +78,7 @@ async def ensure_demo(settings: Settings) -> str:
 async def ensure_demo_widget(settings: Settings, workflow_id: str) -> str:
     """The demo's widget. No allowed origins: only our own hosted page may use it, so a server
     started for a try-out does not offer its provider credits to every website."""
-    widget = await Widget.get_or_none(workflow_id=workflow_id).order_by("created_at")
+    widget = await Widget.filter(workflow_id=workflow_id).order_by("created_at").first()
     if widget is None:
         widget, _secret = await insert_widget(
             Sealer(settings.secret_key),

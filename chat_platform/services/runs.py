@@ -101,15 +101,6 @@ def _quota_headers(limit: int, used: int, end: datetime, *, consuming: bool) -> 
     }
 
 
-async def quota_headers(runtime: Runtime, account_id: str, *, consuming: bool) -> dict[str, str]:
-    limit = runtime.settings.monthly_run_quota
-    start, end = _month_bounds(utcnow())
-    used = await _quota(runtime).used(account_id, start)
-    if consuming and used >= limit:
-        raise _quota_exceeded(end)
-    return _quota_headers(limit, used, end, consuming=consuming)
-
-
 def _quota_exceeded(end: datetime) -> RateLimited:
     return RateLimited(
         "Monthly workflow run quota exhausted",

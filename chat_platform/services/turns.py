@@ -196,7 +196,7 @@ class RunManager:
                 providers=providers,
             )
         held: list[dict[str, Any]] = []
-        partial: dict[str, str] = {}
+        partial: dict[str, list[str]] = {}  # pieces per agent node: joined once, if needed
         last_agent: str | None = None
 
         async def publish(event: Event) -> None:
@@ -208,18 +208,18 @@ class RunManager:
                 return
             if kind == "node:text-delta":
                 last_agent = payload["nodeId"]
-                partial[last_agent] = partial.get(last_agent, "") + payload["delta"]
+                partial.setdefault(last_agent, []).append(payload["delta"])
             await self._publish(job, payload)
 
         try:
             await engine_run.run(publish)
         except asyncio.CancelledError:
-            text = partial.get(last_agent or "", "")
+            text = "".join(partial.get(last_agent or "", ()))
             await asyncio.shield(self._finish_interrupted(job, "cancelled", "Run cancelled", text))
             raise
         except Exception:
             log.exception("turn %s crashed", job.run_id)
-            text = partial.get(last_agent or "", "")
+            text = "".join(partial.get(last_agent or "", ()))
             return await self._finish_interrupted(job, "failed", "Internal error", text)
         outcome = engine_run.outcome
         assert outcome is not None
@@ -244,8 +244,10 @@ class RunManager:
                 text = stringify(outcome.output)
                 if text:
                     await self._store_answer(job, text, "complete")
-            elif outcome.status == "failed" and partial.get(last_agent or ""):
-                await self._store_answer(job, partial[last_agent or ""], "partial")
+            elif outcome.status == "failed" and (
+                text := "".join(partial.get(last_agent or "", ()))
+            ):
+                await self._store_answer(job, text, "partial")
             await self._touch_session(job)
         for payload in held:
             if payload["type"] == "run:result" and outcome.error_code:

@@ -64,7 +64,8 @@ class Client(SqliteClient):
         self._writes_here = 0
         self._checkpoints: set[asyncio.Task[None]] = set()
         self._checkpointing = threading.Lock()
-        self._checkpoint_soon(CHECKPOINT_EVERY_S)
+        if ":memory:" not in self.filename:  # an in-memory database has no WAL to checkpoint
+            self._checkpoint_soon(CHECKPOINT_EVERY_S)
 
     async def close(self) -> None:
         for task in list(getattr(self, "_checkpoints", ())):
@@ -77,8 +78,6 @@ class Client(SqliteClient):
         """A PASSIVE checkpoint on a worker thread, on a short-lived connection of its own: it
         copies what it can without taking (or waiting for) the client's lock, so turns go on
         meanwhile (through the client's connection it held them all up for ~100 ms)."""
-        if ":memory:" in self.filename:
-            return
         with self._checkpointing:  # the periodic and the write-count one never overlap
             uri = f"file:{urllib.parse.quote(self.filename)}?mode=rw"  # never creates a file
             conn = sqlite3.connect(uri, uri=True, timeout=0, check_same_thread=False)
@@ -103,7 +102,7 @@ class Client(SqliteClient):
             cursor = self._cursor_now(sql, values, busy_timeout_ms=0)
             if cursor is not None:
                 self._writes_here += 1
-                if self._writes_here >= CHECKPOINT_EVERY:
+                if self._writes_here >= CHECKPOINT_EVERY and ":memory:" not in self.filename:
                     self._writes_here = 0
                     self._checkpoint_soon(0)
                 return cursor.rowcount
