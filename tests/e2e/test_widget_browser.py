@@ -299,7 +299,9 @@ def test_send_stream_and_history_after_reload(env: Env, page: Any) -> None:
     shot(page, "streaming")
     wait_for_answer(page, "word59")
     assert answer_texts(page) == [LONG_TEXT]
-    assert root.locator(".stop").is_hidden() and root.locator(".typing").is_hidden()
+    # The stop button and typing indicator go on run:complete, just after the stored answer.
+    root.locator(".stop").wait_for(state="hidden")
+    root.locator(".typing").wait_for(state="hidden")
     thumbs_up = answers(page).last.get_by_role("button", name="Good answer")
     thumbs_up.click()
     page.wait_for_function(

@@ -579,7 +579,7 @@ def test_widget_token_can_only_chat(chat: Chat) -> None:
         ws.send_json({"type": "message.send", "content": "hi", "variables": {"language": "fr"}})
         assert recv(ws)["code"] == "FORBIDDEN"
         ws.send_json({"type": "approval.respond", "run_id": "run_x", "decision": "approve"})
-        assert recv(ws)["code"] in ("NOT_FOUND", "INVALID_INPUT")  # not a run of theirs
+        assert recv(ws)["code"] == "NOT_FOUND"  # not a run of theirs
         frames = turn(ws, "hi there")
         run_id = next(f["runId"] for f in frames if f["type"] == "run:start")
         ws.send_json({"type": "run.cancel", "run_id": run_id})
@@ -628,7 +628,7 @@ def test_visitor_decides_the_approvals_of_their_own_conversation(chat: Chat) -> 
 def test_visitor_message_rate_limit(chat: Chat) -> None:
     widget = chat.widget()
     from_env = Settings.from_env({"CHAT_PLATFORM_WIDGET_MESSAGES_PER_VISITOR": "2"})
-    assert (from_env.widget_messages_per_visitor, from_env.widget_messages_per_ip) == (2, 120)
+    assert from_env.widget_messages_per_visitor == 2
     per_visitor = from_env.widget_messages_per_visitor
     chat.runtime.settings = dataclasses.replace(
         chat.runtime.settings, widget_messages_per_visitor=per_visitor

@@ -51,7 +51,7 @@ class Source:
 
 
 async def test_opening_pings_and_end() -> None:
-    peer, source = Peer(), Source([b"a", b"b"], pause_s=0.25)
+    peer, source = Peer(), Source([b"a", b"b"], pause_s=0.45)
     app = EventStream(source(), {"X-Run-Id": "run_1"}, ping_s=0.1)
     await asyncio.wait_for(app({"type": "http"}, peer.receive, peer.send), 5)
     start = peer.sent[0]
@@ -73,7 +73,7 @@ async def test_a_client_that_leaves_ends_only_its_stream() -> None:
     await asyncio.wait_for(peer.streamed.wait(), 5)
     peer.left.set()
     await asyncio.wait_for(call, 5)  # returns, does not raise
-    assert source.closed and not call.cancelled()
+    assert source.closed
     assert all(m.get("more_body", True) for m in peer.sent[1:])  # no end: nobody to read it
     assert call.cancelling() == 0  # the stream took back its own cancel
 
