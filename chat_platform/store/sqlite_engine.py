@@ -10,10 +10,13 @@ statements are single-row reads and writes: microseconds, so the loop is never h
 Why this is safe:
 - One connection, as before: SQLite's `data_version` still moves only for other processes'
   commits, so `store.cache` works unchanged.
-- Statements run in place while holding the client's lock, like every statement of the
-  client: no statement is on aiosqlite's thread then and no transaction is open (a
-  transaction holds that lock until it ends). Inside a transaction a model resolves to the
-  transaction's own client, which has no `*_in_place`: statements join the transaction.
+- Statements run in place only while the client's lock is free, with no await between the
+  check and the statement: no statement is on aiosqlite's thread then and no transaction is
+  open (both hold that lock until they end). They do not queue behind the lock's waiters
+  when it is free: each waiter takes it on a later loop pass, so queueing made every
+  statement of a loaded server wait a pass per waiter ahead (a convoy that never cleared).
+  Inside a transaction a model resolves to the transaction's own client, which has no
+  `*_in_place`: statements join the transaction.
 - It never waits for SQLite's lock on the loop: writes run with a busy timeout of 0, and a
   database busy in another process sends the statement the normal way, which waits off the
   loop.
@@ -88,26 +91,35 @@ class Client(SqliteClient):
 
     async def query_in_place(self, sql: str, values: list[Any]) -> list[dict[str, Any]]:
         """The rows of a read, as dicts."""
-        async with self._lock:
-            cursor = self._cursor_now(sql, values)
-            if cursor is not None:
-                cursor.row_factory = None  # plain tuples: a Python row factory cost ~1.5 µs/row
-                names = [column[0] for column in cursor.description]
-                return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        if self._lock.locked():
+            await self._wait_free()
+        cursor = self._cursor_now(sql, values)
+        if cursor is not None:
+            cursor.row_factory = None  # plain tuples: a Python row factory cost ~1.5 µs/row
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         return await self.execute_query_dict(sql, values)
 
     async def execute_in_place(self, sql: str, values: list[Any]) -> int:
         """Rows changed by a write."""
-        async with self._lock:
-            cursor = self._cursor_now(sql, values, busy_timeout_ms=0)
-            if cursor is not None:
-                self._writes_here += 1
-                if self._writes_here >= CHECKPOINT_EVERY and ":memory:" not in self.filename:
-                    self._writes_here = 0
-                    self._checkpoint_soon(0)
-                return cursor.rowcount
+        if self._lock.locked():
+            await self._wait_free()
+        cursor = self._cursor_now(sql, values, busy_timeout_ms=0)
+        if cursor is not None:
+            self._writes_here += 1
+            if self._writes_here >= CHECKPOINT_EVERY and ":memory:" not in self.filename:
+                self._writes_here = 0
+                self._checkpoint_soon(0)
+            return cursor.rowcount
         # Busy elsewhere (or not connected yet): wait on aiosqlite's thread.
         return (await self.execute_query(sql, values))[0]
+
+    async def _wait_free(self) -> None:
+        """Until no statement of the client is in flight (a lock holder may be on aiosqlite's
+        thread, or a transaction open). Waiting in the lock's queue and releasing it at once:
+        the caller then runs its statement synchronously, before anything else can start."""
+        async with self._lock:
+            pass
 
     def _cursor_now(
         self, sql: str, values: list[Any], *, busy_timeout_ms: int | None = None
