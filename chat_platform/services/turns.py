@@ -224,7 +224,16 @@ class RunManager:
         outcome = engine_run.outcome
         assert outcome is not None
         now = utcnow()
-        await statements.update_by_pk(
+        answer: tuple[str, str] | None = None  # (text, status) of the assistant's message
+        if job.session_id:
+            if outcome.status == "completed":
+                text = stringify(outcome.output)
+                answer = (text, "complete") if text else None
+            elif outcome.status == "failed" and (
+                text := "".join(partial.get(last_agent or "", ()))
+            ):
+                answer = (text, "partial")
+        run_write = statements.update_write(
             Run,
             job.run_id,
             status=outcome.status,
@@ -239,27 +248,35 @@ class RunManager:
             completed_at=None if outcome.status == "pending_approval" else now,
             updated_at=now,
         )
-        if job.session_id:
-            if outcome.status == "completed":
-                text = stringify(outcome.output)
-                if text:
-                    await self._store_answer(job, text, "complete")
-            elif outcome.status == "failed" and (
-                text := "".join(partial.get(last_agent or "", ()))
-            ):
-                await self._store_answer(job, text, "partial")
-            await self._touch_session(job)
+        await self._finish(job, run_write, answer)
         for payload in held:
             if payload["type"] == "run:result" and outcome.error_code:
                 payload["error_code"] = outcome.error_code
             await self._publish(job, payload)
         return held[-1] if held else {}
 
+    async def _finish(
+        self, job: TurnJob, run_write: statements.Write, answer: tuple[str, str] | None
+    ) -> None:
+        """The run's outcome, the assistant's message and the session's activity in one
+        transaction (one commit; never an outcome without its answer), then the message
+        announced."""
+        writes = [run_write]
+        row = None
+        if job.session_id:
+            if answer is not None:
+                row = self._message_row(job, "assistant", answer[0], answer[1])
+                writes.append(self._message_write(row, None))
+            writes.append(statements.update_write(Session, job.session_id, updated_at=utcnow()))
+        await statements.write_together(writes)
+        if row is not None:
+            await self._announce(row, None)
+
     async def _finish_interrupted(
         self, job: TurnJob, status: str, error: str, text: str
     ) -> dict[str, Any]:
         now = utcnow()
-        await statements.update_by_pk(
+        run_write = statements.update_write(
             Run,
             job.run_id,
             status=status,
@@ -269,10 +286,7 @@ class RunManager:
             updated_at=now,
             state=None,
         )
-        if job.session_id:
-            if text:
-                await self._store_answer(job, text, "partial")
-            await self._touch_session(job)
+        await self._finish(job, run_write, (text, "partial") if text else None)
         run = await Run.get(id=job.run_id)
         await self._publish(
             job,
@@ -289,20 +303,22 @@ class RunManager:
         return result
 
     async def _store_inputs(self, job: TurnJob) -> None:
+        """The user's messages, stored before the turn runs, each announced once stored."""
         for item in job.input:
             client_id = item.get("client_message_id")
-            await self._store_message(job, item["role"], item["content"], "complete", client_id)
+            row = self._message_row(job, item["role"], item["content"], "complete")
+            write = self._message_write(row, client_id)
+            await statements.write_together([write])
+            await self._announce(row, client_id)
 
-    async def _store_answer(self, job: TurnJob, text: str, status: str) -> None:
-        await self._store_message(job, "assistant", text, status, None)
-
-    async def _store_message(
-        self, job: TurnJob, role: str, content: str, status: str, client_id: str | None
-    ) -> None:
-        """Insert one message of the turn and announce it on the session channel."""
+    def _message_row(self, job: TurnJob, role: str, content: str, status: str) -> MessageRow:
         assert job.session_id is not None
-        row = MessageRow(new_id("msg"), job.session_id, role, content, job.run_id, status, utcnow())
-        await statements.insert(
+        session_id, run_id = job.session_id, job.run_id
+        return MessageRow(new_id("msg"), session_id, role, content, run_id, status, utcnow())
+
+    @staticmethod
+    def _message_write(row: MessageRow, client_id: str | None) -> statements.Write:
+        return statements.insert_write(
             Message,
             id=row.id,
             session_id=row.session_id,
@@ -313,11 +329,9 @@ class RunManager:
             created_at=row.created_at,
             client_message_id=client_id,
         )
+
+    async def _announce(self, row: MessageRow, client_id: str | None) -> None:
         event: dict[str, Any] = {"type": "message.created", "message": message_view(row)}
         if client_id:
             event["client_message_id"] = client_id
-        await self.runtime.bus.publish(f"session:{job.session_id}", event)
-
-    async def _touch_session(self, job: TurnJob) -> None:
-        """Once per turn, at its end (the user's and the assistant's messages are stored)."""
-        await statements.update_by_pk(Session, job.session_id, updated_at=utcnow())
+        await self.runtime.bus.publish(f"session:{row.session_id}", event)

@@ -17,9 +17,13 @@ Why this is safe:
   statement of a loaded server wait a pass per waiter ahead (a convoy that never cleared).
   Inside a transaction a model resolves to the transaction's own client, which has no
   `*_in_place`: statements join the transaction.
-- It never waits for SQLite's lock on the loop: writes run with a busy timeout of 0, and a
-  database busy in another process sends the statement the normal way, which waits off the
-  loop.
+- It never waits for SQLite's lock on the loop: statements in place run with a busy timeout
+  of 0, and a database busy in another process sends the statement the normal way, which
+  waits off the loop. The timeout is switched only when the other kind of statement comes
+  next (taking the client's lock switches it back to BUSY_TIMEOUT_MS): a turn's statements
+  never pay for the switch (two PRAGMAs around every write cost ~4 % of a turn).
+- Writes that belong together (`execute_together_in_place`) run in one transaction, in
+  place: one commit instead of one per statement (~55 µs each).
 - It never checkpoints on the loop: automatic checkpoints are off, and a PASSIVE checkpoint
   runs on a worker thread and a connection of its own every CHECKPOINT_EVERY_S seconds and
   after every CHECKPOINT_EVERY writes made here.
@@ -49,10 +53,30 @@ CHECKPOINT_EVERY_S = 5.0
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
 
+class _Lock(asyncio.Lock):
+    """The client's lock. Whoever takes it runs statements the normal way, on aiosqlite's
+    thread where waiting for another process is fine: with the normal busy timeout."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__()
+        self._client = client
+
+    async def acquire(self) -> bool:
+        await super().acquire()
+        self._client._busy_timeout(BUSY_TIMEOUT_MS)  # we hold the lock: the connection is ours
+        return True
+
+
 class Client(SqliteClient):
+    def __init__(self, file_path: str, **kwargs: Any) -> None:
+        super().__init__(file_path, **kwargs)
+        self._lock = _Lock(self)
+        self._busy_ms = BUSY_TIMEOUT_MS  # sqlite3.connect's default
+
     async def create_connection(self, with_db: bool) -> None:
         if self._connection:
             return
+        self._busy_ms = BUSY_TIMEOUT_MS
         # check_same_thread=False: the loop's thread may use the connection too, only while
         # the client's lock is free (nothing runs on aiosqlite's thread then); SQLite
         # serializes calls on a connection itself.
@@ -104,15 +128,38 @@ class Client(SqliteClient):
         """Rows changed by a write."""
         if self._lock.locked():
             await self._wait_free()
-        cursor = self._cursor_now(sql, values, busy_timeout_ms=0)
+        cursor = self._cursor_now(sql, values)
         if cursor is not None:
-            self._writes_here += 1
-            if self._writes_here >= CHECKPOINT_EVERY and ":memory:" not in self.filename:
-                self._writes_here = 0
-                self._checkpoint_soon(0)
+            self._wrote(1)
             return cursor.rowcount
         # Busy elsewhere (or not connected yet): wait on aiosqlite's thread.
         return (await self.execute_query(sql, values))[0]
+
+    async def execute_together_in_place(self, writes: list[tuple[str, list[Any]]]) -> bool:
+        """Writes in one transaction, in place: all or none. False when that cannot start
+        without waiting (busy elsewhere, not connected): the caller then opens a transaction
+        the normal way."""
+        if self._lock.locked():
+            await self._wait_free()
+        if self._connection is None:
+            return False
+        conn: sqlite3.Connection = self._connection._conn
+        if self._cursor_now("BEGIN IMMEDIATE", []) is None:
+            return False
+        try:
+            for sql, values in writes:
+                conn.execute(sql, values)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise IntegrityError(exc) from None
+            if isinstance(exc, sqlite3.OperationalError):
+                raise OperationalError(exc) from None
+            raise
+        self._wrote(len(writes))
+        return True
 
     async def _wait_free(self) -> None:
         """Until no statement of the client is in flight (a lock holder may be on aiosqlite's
@@ -121,23 +168,29 @@ class Client(SqliteClient):
         async with self._lock:
             pass
 
-    def _cursor_now(
-        self, sql: str, values: list[Any], *, busy_timeout_ms: int | None = None
-    ) -> sqlite3.Cursor | None:
+    def _busy_timeout(self, ms: int) -> None:
+        """Set SQLite's busy timeout, if it is not already: only by the lock's holder, or in
+        place while the lock is free (nothing is on aiosqlite's thread either way)."""
+        if self._busy_ms != ms and self._connection is not None:
+            self._connection._conn.execute(f"PRAGMA busy_timeout={ms}")
+            self._busy_ms = ms
+
+    def _wrote(self, count: int) -> None:
+        self._writes_here += count
+        if self._writes_here >= CHECKPOINT_EVERY and ":memory:" not in self.filename:
+            self._writes_here = 0
+            self._checkpoint_soon(0)
+
+    def _cursor_now(self, sql: str, values: list[Any]) -> sqlite3.Cursor | None:
         """The statement run right now, or None when it cannot run without waiting. The caller
-        holds the client's lock: nothing else is using the connection, no transaction is open.
-        A write passes `busy_timeout_ms=0` so another process's lock never holds the loop."""
+        checked the client's lock is free: nothing else is using the connection, no
+        transaction is open. A busy timeout of 0 means another process's lock never holds the
+        loop."""
         if self._connection is None:  # not connected yet: the normal path connects
             return None
-        conn: sqlite3.Connection = self._connection._conn
+        self._busy_timeout(0)
         try:
-            if busy_timeout_ms is None:
-                return conn.execute(sql, values)
-            conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-            try:
-                return conn.execute(sql, values)
-            finally:
-                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            return self._connection._conn.execute(sql, values)
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(exc) from None
         except sqlite3.OperationalError as exc:

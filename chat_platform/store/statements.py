@@ -13,10 +13,13 @@ May import: tortoise, the standard library, store.models and store.sqlite_engine
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
 from chat_platform.store.models import Message, Project, Session, Workflow
 from chat_platform.store.sqlite_engine import Client as InPlaceClient
@@ -70,7 +73,17 @@ def _insert_plan(model: type[Model]) -> list[tuple[str, Any]]:
     return plan
 
 
-async def insert(model: type[Model], **fields: Any) -> None:
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One write statement, built but not run: `write_together` runs several in one
+    transaction."""
+
+    db: BaseDBAsyncClient
+    sql: str
+    values: list[Any]
+
+
+def insert_write(model: type[Model], **fields: Any) -> Write:
     """`Model.create(**fields)` without building a model instance: a column not given takes
     its field's default (None without one). Timestamps must be given (no auto_now here)."""
     db = model._meta.db
@@ -95,11 +108,11 @@ async def insert(model: type[Model], **fields: Any) -> None:
             default = field.default
             value = default() if callable(default) else default
         values.append(field.to_db_value(value, model))
-    await _execute(db, sql, values)
+    return Write(db, sql, values)
 
 
-async def update_by_pk(model: type[Model], pk: str, **fields: Any) -> int:
-    """`Model.filter(pk=pk).update(**fields)` without the query builder; rows changed."""
+def update_write(model: type[Model], pk: str, **fields: Any) -> Write:
+    """`Model.filter(pk=pk).update(**fields)` without the query builder."""
     db = model._meta.db
     dialect = db.capabilities.dialect
     key = ("update", model, tuple(fields), dialect)
@@ -113,7 +126,35 @@ async def update_by_pk(model: type[Model], pk: str, **fields: Any) -> int:
     fields_map = model._meta.fields_map
     values = [fields_map[name].to_db_value(value, model) for name, value in fields.items()]
     values.append(pk)
-    return await _execute(db, sql, values)
+    return Write(db, sql, values)
+
+
+async def insert(model: type[Model], **fields: Any) -> None:
+    write = insert_write(model, **fields)
+    await _execute(write.db, write.sql, write.values)
+
+
+async def update_by_pk(model: type[Model], pk: str, **fields: Any) -> int:
+    """Rows changed."""
+    write = update_write(model, pk, **fields)
+    return await _execute(write.db, write.sql, write.values)
+
+
+async def write_together(writes: Sequence[Write]) -> None:
+    """The writes in one transaction, all or none (on SQLite in place when it can: one commit
+    for all of them)."""
+    if len(writes) <= 1:  # a statement alone is a transaction of its own
+        for write in writes:
+            await _execute(write.db, write.sql, write.values)
+        return
+    db = writes[0].db
+    if isinstance(db, InPlaceClient) and await db.execute_together_in_place(
+        [(write.sql, write.values) for write in writes]
+    ):
+        return
+    async with in_transaction(db.connection_name) as conn:
+        for write in writes:
+            await conn.execute_query(write.sql, write.values)
 
 
 async def recent_messages(session_id: str, limit: int) -> list[dict[str, Any]]:

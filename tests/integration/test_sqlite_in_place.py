@@ -25,6 +25,12 @@ from tests.conftest import PG_URL
 pytestmark = pytest.mark.skipif(bool(PG_URL), reason="running in place is SQLite's")
 
 
+@pytest.fixture
+def db_path(settings) -> str:
+    """The test database's file, for a second connection acting as another process."""
+    return settings.database_url.removeprefix("sqlite://").split("?")[0]
+
+
 async def _session(api: httpx.AsyncClient) -> str:
     pid = (await api.post("/api/v1/projects", json={})).json()["id"]
     wid = (await api.post("/api/v1/workflows", json={"projectId": pid})).json()["id"]
@@ -54,10 +60,11 @@ async def test_rows_written_in_place_read_back_like_orm_rows(api: httpx.AsyncCli
         )  # fmt: skip
 
 
-async def test_a_file_locked_elsewhere_waits_off_the_loop(api: httpx.AsyncClient, settings) -> None:
+async def test_a_file_locked_elsewhere_waits_off_the_loop(
+    api: httpx.AsyncClient, db_path: str
+) -> None:
     session_id = await _session(api)
-    path = settings.database_url.removeprefix("sqlite://").split("?")[0]
-    other = sqlite3.connect(path, isolation_level=None)  # as another process would
+    other = sqlite3.connect(db_path, isolation_level=None)  # as another process would
     other.execute("BEGIN IMMEDIATE")  # holds SQLite's write lock
     write = asyncio.create_task(
         statements.update_by_pk(Session, session_id, title="after the lock")
@@ -117,6 +124,70 @@ async def test_a_free_lock_with_waiters_queued_is_not_waited_for(api: httpx.Asyn
     assert (await Session.get(id=session_id)).title == "at once"
 
 
+async def test_writes_together_commit_all_or_none(api: httpx.AsyncClient) -> None:
+    session_id = await _session(api)
+    stamp = datetime.now(UTC)
+    fields = {"session_id": session_id, "role": "user", "content": "x", "created_at": stamp}
+    await statements.write_together(
+        [
+            statements.insert_write(Message, id="msg_a", **fields),
+            statements.update_write(Session, session_id, title="together"),
+        ]
+    )
+    assert (await Session.get(id=session_id)).title == "together"
+    with pytest.raises(IntegrityError):  # the second write fails: the first is rolled back
+        await statements.write_together(
+            [
+                statements.update_write(Session, session_id, title="rolled back"),
+                statements.insert_write(Message, id="msg_a", **fields),
+            ]
+        )
+    assert (await Session.get(id=session_id)).title == "together"
+    assert await Message.filter(session_id=session_id).count() == 1
+    assert not Session._meta.db._connection._conn.in_transaction  # nothing left open
+
+
+async def test_writes_together_wait_off_the_loop_for_a_lock_held_elsewhere(
+    api: httpx.AsyncClient, db_path: str
+) -> None:
+    session_id = await _session(api)
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    writes = [
+        statements.update_write(Session, session_id, title="after the lock"),
+        statements.update_write(Session, session_id, owner_key="owner"),
+    ]
+    together = asyncio.create_task(statements.write_together(writes))
+    await asyncio.sleep(0.1)  # the loop runs meanwhile
+    assert not together.done()
+    other.execute("COMMIT")
+    other.close()
+    await together
+    row = await Session.get(id=session_id)
+    assert (row.title, row.owner_key) == ("after the lock", "owner")
+
+
+async def test_orm_statements_after_ones_in_place_still_wait_for_another_process(
+    api: httpx.AsyncClient, db_path: str
+) -> None:
+    """In place the busy timeout is 0; taking the client's lock puts the normal one back."""
+    session_id = await _session(api)
+    await statements.update_by_pk(Session, session_id, title="in place")  # timeout 0 now
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def through_the_orm() -> int:
+        return await Session.filter(id=session_id).update(title="through the ORM")
+
+    orm_write = asyncio.create_task(through_the_orm())
+    await asyncio.sleep(0.2)
+    assert not orm_write.done()  # waiting for the lock, not failed with "database is locked"
+    other.execute("COMMIT")
+    other.close()
+    assert await orm_write == 1
+    assert (await Session.get(id=session_id)).title == "through the ORM"
+
+
 async def test_inside_a_transaction_the_statements_join_it(api: httpx.AsyncClient) -> None:
     session_id = await _session(api)
     with pytest.raises(RuntimeError):
@@ -127,7 +198,7 @@ async def test_inside_a_transaction_the_statements_join_it(api: httpx.AsyncClien
 
 
 async def test_this_process_writes_leave_the_cache_stamp_alone(
-    api: httpx.AsyncClient, settings
+    api: httpx.AsyncClient, db_path: str
 ) -> None:
     session_id = await _session(api)
     before = await cache_stamp()
@@ -141,20 +212,19 @@ async def test_this_process_writes_leave_the_cache_stamp_alone(
     await statements.update_by_pk(Run, run_id, status="completed", completed_at=now)
     await Session.filter(id=session_id).update(title="through the ORM")
     assert await cache_stamp() == before  # one connection: nothing for others to re-read
-    path = settings.database_url.removeprefix("sqlite://").split("?")[0]
-    with sqlite3.connect(path) as other:
+    with sqlite3.connect(db_path) as other:
         other.execute("UPDATE sessions SET title = 'elsewhere'")
     assert await cache_stamp() != before
     assert (await Run.get(id=run_id)).status == "completed"
 
 
 async def test_the_wal_is_checkpointed_off_the_loop(
-    api: httpx.AsyncClient, settings, monkeypatch: pytest.MonkeyPatch
+    api: httpx.AsyncClient, db_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Automatic checkpoints are off (they would run on the loop); ours keep the WAL short."""
     monkeypatch.setattr(sqlite_engine, "CHECKPOINT_EVERY", 100)
     session_id = await _session(api)
-    wal = Path(settings.database_url.removeprefix("sqlite://").split("?")[0] + "-wal")
+    wal = Path(db_path + "-wal")
     stamp = datetime.now(UTC)
     await statements.insert(
         Message, id="msg_big", session_id=session_id, role="user", content="", created_at=stamp
