@@ -9,6 +9,7 @@ services receive plain dicts/dataclasses from the query modules.
 from __future__ import annotations
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 
@@ -109,6 +110,9 @@ class Message(Model):
     class Meta:
         table = "messages"
         unique_together = (("session", "client_message_id"),)
+        # A session's messages in order: the newest N of a turn's history come straight off
+        # the index (without it, every turn sorted all of its session's messages).
+        indexes = (Index(fields=("session_id", "created_at", "id"), name="idx_messages_timeline"),)
 
 
 class Run(Model):

@@ -157,10 +157,8 @@ async def write_together(writes: Sequence[Write]) -> None:
             await conn.execute_query(write.sql, write.values)
 
 
-async def recent_messages(session_id: str, limit: int) -> list[dict[str, Any]]:
-    """role and content of a session's newest `limit` messages, newest first."""
-    db = Message._meta.db
-    dialect = db.capabilities.dialect
+def recent_messages_sql(dialect: str) -> str:
+    """The newest messages of a session first: read off `idx_messages_timeline` in order."""
     key = ("recent", dialect)
     sql = _SQL.get(key)
     if sql is None:
@@ -171,7 +169,13 @@ async def recent_messages(session_id: str, limit: int) -> list[dict[str, Any]]:
             f"ORDER BY {_column(m, 'created_at')} DESC, {_column(m, 'id')} DESC LIMIT ?",
             dialect,
         )
-    return await query(db, sql, [session_id, limit])
+    return sql
+
+
+async def recent_messages(session_id: str, limit: int) -> list[dict[str, Any]]:
+    """role and content of a session's newest `limit` messages, newest first."""
+    db = Message._meta.db
+    return await query(db, recent_messages_sql(db.capabilities.dialect), [session_id, limit])
 
 
 async def session_target(session_id: str) -> dict[str, Any] | None:

@@ -60,6 +60,20 @@ async def test_rows_written_in_place_read_back_like_orm_rows(api: httpx.AsyncCli
         )  # fmt: skip
 
 
+async def test_a_turns_history_is_read_off_the_timeline_index(
+    api: httpx.AsyncClient, db_path: str
+) -> None:
+    """No sort of all of a session's messages per turn: SQLite walks the index backwards."""
+    await _session(api)  # the app has migrated the database
+    with sqlite3.connect(db_path) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN " + statements.recent_messages_sql("sqlite"), ["ses_x", 50]
+        ).fetchall()
+    steps = [row[-1] for row in plan]
+    assert any("USING INDEX idx_messages_timeline" in step for step in steps), steps
+    assert not any("TEMP B-TREE" in step for step in steps), steps
+
+
 async def test_a_file_locked_elsewhere_waits_off_the_loop(
     api: httpx.AsyncClient, db_path: str
 ) -> None:
