@@ -18,6 +18,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from chat_platform.bus.events import one_by_one
+from chat_platform.engine import CompiledWorkflow
 from chat_platform.errors import (
     ApiError,
     BadRequest,
@@ -179,11 +180,9 @@ async def _target(
     return workflow, snapshot, session.id
 
 
-def _compile(runtime: Runtime, snapshot: Published) -> Any:
+def _compile(snapshot: Published) -> CompiledWorkflow:
     try:
-        return manager(runtime).compiled(
-            snapshot.workflow_id, snapshot.version, snapshot.nodes, snapshot.edges
-        )
+        return snapshot.compiled()
     except WorkflowDefinitionError as exc:  # published before validation existed
         raise BadRequest(exc.message, code="INVALID_WORKFLOW") from None
 
@@ -227,7 +226,7 @@ async def start_run(
         if existing is None:
             raise _quota_exceeded(end)
         return existing, None, _quota_headers(limit, used, end, consuming=False)
-    compiled = _compile(runtime, snapshot)
+    compiled = _compile(snapshot)
     credentials = await resolve_credentials(
         runtime, project_id=workflow.project_id, workflow_id=workflow.id
     )
@@ -332,7 +331,7 @@ async def decide(
         raise Conflict(f"Run is not pending approval (status: {fresh.status})")
     try:
         snapshot = await _published(runtime, run.workflow_id, run.workflow_version)
-        compiled = _compile(runtime, snapshot)
+        compiled = _compile(snapshot)
         credentials = await resolve_credentials(
             runtime, project_id=run.workflow.project_id, workflow_id=run.workflow_id
         )

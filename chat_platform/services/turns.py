@@ -6,7 +6,8 @@ run:result — so whoever sees the result can already read it back. A cancelled 
 keeps the text streamed so far as a `partial` assistant message, never a blank row.
 
 `RunManager` owns this process's running turns: launch, cancel (also from other processes
-through the `control:{run_id}` channel), and the compiled-workflow cache.
+through the `control:{run_id}` channel), and the cache of published versions (each compiled
+once, on first use).
 May import: engine, expressions, providers, store, bus, services.
 """
 
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chat_platform.engine import (
@@ -59,15 +60,23 @@ class TurnJob:
         return [f"run:{self.run_id}"] + ([f"session:{self.session_id}"] if self.session_id else [])
 
 
-@dataclass(frozen=True)
+@dataclass
 class Published:
-    """A published version's snapshot (rows are insert-only: cached without invalidation)."""
+    """A published version's snapshot (rows are insert-only: cached without invalidation),
+    compiled on first use."""
 
     workflow_id: str
     version: int
     nodes: Any
     edges: Any
     settings: dict[str, Any]
+    _compiled: CompiledWorkflow | None = field(default=None, repr=False, compare=False)
+
+    def compiled(self) -> CompiledWorkflow:
+        """Raises WorkflowDefinitionError for a version published before validation existed."""
+        if self._compiled is None:
+            self._compiled = compile_workflow(self.nodes, self.edges)
+        return self._compiled
 
 
 def json_value(value: Any) -> Any:
@@ -98,7 +107,6 @@ class RunManager:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.tasks: dict[str, asyncio.Task[dict[str, Any]]] = {}
-        self._compiled: LRU[tuple[str, int], CompiledWorkflow] = LRU(512)
         self._published: LRU[tuple[str, int], Published] = LRU(512)
 
     async def published(self, workflow_id: str, version: int) -> Published | None:
@@ -115,14 +123,6 @@ class RunManager:
             snapshot = Published(workflow_id, row.version, row.nodes, row.edges, row.settings or {})
             self._published.put(key, snapshot)
         return snapshot
-
-    def compiled(self, workflow_id: str, version: int, nodes: Any, edges: Any) -> CompiledWorkflow:
-        key = (workflow_id, version)
-        wf = self._compiled.get(key)
-        if wf is None:
-            wf = compile_workflow(nodes, edges)
-            self._compiled.put(key, wf)
-        return wf
 
     def launch(self, job: TurnJob) -> asyncio.Task[dict[str, Any]]:
         task = asyncio.create_task(self._run(job), name=f"turn {job.run_id}")
