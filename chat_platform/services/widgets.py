@@ -29,9 +29,17 @@ class WidgetLimits:
     """Requests per minute (settings `CHAT_PLATFORM_WIDGET_*`; tests may override them through
     `runtime.extras["widget_limits"]`)."""
 
-    connects_per_ip: int = 60
-    messages_per_visitor: int = 20
-    messages_per_ip: int = 120
+    connects_per_ip: int
+    messages_per_visitor: int
+    messages_per_ip: int
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> WidgetLimits:
+        return cls(
+            connects_per_ip=settings.widget_connects_per_ip,
+            messages_per_visitor=settings.widget_messages_per_visitor,
+            messages_per_ip=settings.widget_messages_per_ip,
+        )
 
 
 @dataclass(frozen=True)

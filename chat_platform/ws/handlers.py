@@ -46,14 +46,7 @@ class Fatal(ApiError):
 
 def _limits(conn: Connection) -> widgets.WidgetLimits:
     settings = conn.runtime.settings
-    return conn.runtime.extra(
-        "widget_limits",
-        lambda: widgets.WidgetLimits(
-            connects_per_ip=settings.widget_connects_per_ip,
-            messages_per_visitor=settings.widget_messages_per_visitor,
-            messages_per_ip=settings.widget_messages_per_ip,
-        ),
-    )
+    return conn.runtime.extra("widget_limits", lambda: widgets.WidgetLimits.from_settings(settings))
 
 
 def _identity(conn: Connection) -> Identity:

@@ -236,7 +236,8 @@ def test_widget_origin_checks(chat: Chat) -> None:
 
 def test_widget_connect_rate_limit_per_ip(chat: Chat) -> None:
     widget = chat.widget()
-    chat.runtime.extras["widget_limits"] = WidgetLimits(connects_per_ip=2)
+    limits = WidgetLimits.from_settings(chat.runtime.settings)
+    chat.runtime.extras["widget_limits"] = dataclasses.replace(limits, connects_per_ip=2)
     for _ in range(2):
         with chat.connect() as ws:
             ws.send_json({"type": "auth", "widget_id": widget["id"]})
