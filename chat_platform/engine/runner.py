@@ -135,7 +135,6 @@ class WorkflowRun:
         self.partial_text = ""
         self._tokens = TokenUsage(state.tokens.get("input", 0), state.tokens.get("output", 0))
         self._resume = resume
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._sink: Callable[[Event], Awaitable[None]]
         self._started = 0.0
         self.outcome: RunOutcome | None = None
@@ -166,14 +165,24 @@ class WorkflowRun:
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._events()
 
-    async def _enqueue(self, event: Event) -> None:
-        self._queue.put_nowait(event)
-
     async def _events(self) -> AsyncIterator[Event]:
-        driver = asyncio.create_task(self._drive())
+        """Iterating: the run goes on in a task of its own, its events through a queue (made
+        only here: `run(sink)`, the turns' way, needs none)."""
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def enqueue(event: Event) -> None:
+            queue.put_nowait(event)
+
+        async def drive() -> None:
+            try:
+                await self.run(enqueue)
+            finally:
+                queue.put_nowait(_DONE)
+
+        driver = asyncio.create_task(drive())
         try:
             while True:
-                item = await self._queue.get()
+                item = await queue.get()
                 if item is _DONE:
                     break
                 yield item
@@ -183,12 +192,6 @@ class WorkflowRun:
                 driver.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await driver
-
-    async def _drive(self) -> None:
-        try:
-            await self.run(self._enqueue)
-        finally:
-            self._queue.put_nowait(_DONE)
 
     def _elapsed_ms(self) -> int:
         return self.state.duration_ms + int((time.perf_counter() - self._started) * 1000)
