@@ -58,6 +58,13 @@ async def recent_messages(session_id: str, limit: int) -> list[dict[str, Any]]:
     return [message_view(m) for m in reversed(rows)]
 
 
+async def message_by_client_id(session_id: str, client_message_id: str) -> dict[str, Any] | None:
+    """The message stored for a client's message id in a session the caller already checked
+    (the unique (session, client_message_id) index: however old the message is)."""
+    row = await Message.get_or_none(session_id=session_id, client_message_id=client_message_id)
+    return message_view(row) if row is not None else None
+
+
 async def active_runs(session_id: str) -> list[dict[str, Any]]:
     """The session's unfinished turns (running, or paused at an approval), oldest first, so a
     reopened chat can show its typing indicator or approval buttons again."""

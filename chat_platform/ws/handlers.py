@@ -203,7 +203,7 @@ async def on_message_send(conn: Connection, frame: MessageSendFrame) -> None:
             runtime.settings.rate_limit_per_minute,
             "requests",
         )
-    run_id, is_new = await bridge.start_turn(
+    _, is_new = await bridge.start_turn(
         runtime,
         identity.principal,
         session_id=session.id,
@@ -212,20 +212,19 @@ async def on_message_send(conn: Connection, frame: MessageSendFrame) -> None:
         client_message_id=frame.client_message_id,
         variables=frame.variables,
     )
-    if not is_new:
+    if not is_new and frame.client_message_id:
         # A resend (same client_message_id): nothing new starts. If the first send's message is
         # stored, answer with it; if not yet, its message.created is still to come on the bus.
-        for message in reversed(await sessions.recent_messages(session.id, HISTORY_LIMIT)):
-            if message["run_id"] == run_id and message["role"] == "user":
-                conn.send(
-                    {
-                        "type": "message.created",
-                        "message": message,
-                        "client_message_id": frame.client_message_id,
-                        "duplicate": True,
-                    }
-                )
-                break
+        message = await sessions.message_by_client_id(session.id, frame.client_message_id)
+        if message is not None:
+            conn.send(
+                {
+                    "type": "message.created",
+                    "message": message,
+                    "client_message_id": frame.client_message_id,
+                    "duplicate": True,
+                }
+            )
 
 
 async def on_run_cancel(conn: Connection, frame: RunCancelFrame) -> None:

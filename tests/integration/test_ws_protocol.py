@@ -417,24 +417,32 @@ def test_session_open_errors(chat: Chat) -> None:
         assert recv(ws)["code"] == "FORBIDDEN"
 
 
-def test_resend_is_never_stored_twice(chat: Chat) -> None:
+def test_resend_is_never_stored_twice(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
     from chat_platform.store.models import Message
+    from chat_platform.ws import handlers
 
+    # The resent message is found however old it is, not only among the newest few.
+    monkeypatch.setattr(handlers, "HISTORY_LIMIT", 1)
     wf = chat.call(stored_workflow)
     with chat.connect(origin=None) as ws:
         auth_key(chat, ws)
         sid = open_session(ws, workflow_id=wf)["session"]["id"]
         frames = turn(ws, "only once", "dup-1")
         stored = frames[0]["message"]
+        frames = turn(ws, "a later message", "other-1")
         ws.send_json({"type": "message.send", "content": "only once", "client_message_id": "dup-1"})
+        ws.send_json({"type": "ping"})  # frames are handled in order: the answer comes first
         again = recv(ws)
-        assert again["type"] == "message.created" and again["duplicate"] is True
+        assert again["type"] == "message.created" and again["duplicate"] is True, again
         assert again["message"] == stored and again["client_message_id"] == "dup-1"
         assert again["seq"] == frames[-1]["seq"]  # a reply: no new session event
-        ws.send_json({"type": "ping"})
         assert recv(ws)["type"] == "pong"  # and no second turn started
-    count = chat.call(Message.filter(session_id=sid, role="user").count)
-    assert count == 1
+    contents = chat.call(
+        Message.filter(session_id=sid, role="user").order_by("created_at").values_list,
+        "content",
+        flat=True,
+    )
+    assert contents == ["only once", "a later message"]
 
 
 def test_two_sockets_on_one_session_both_see_the_turn(chat: Chat) -> None:
