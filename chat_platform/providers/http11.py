@@ -237,18 +237,14 @@ class Client:
         self,
         *,
         max_idle_per_origin: int = 50,
-        verify: ssl.SSLContext | bool = True,
+        verify: ssl.SSLContext | None = None,
         trust_env: bool = True,
     ) -> None:
+        """`verify`: the TLS context certificates are checked with (the system's by default;
+        checking is never turned off)."""
         self._idle: dict[Origin, list[_Conn]] = {}
         self._max_idle = max_idle_per_origin
-        if isinstance(verify, ssl.SSLContext):
-            self._ssl = verify
-        else:
-            self._ssl = ssl.create_default_context()
-            if not verify:
-                self._ssl.check_hostname = False
-                self._ssl.verify_mode = ssl.CERT_NONE
+        self._ssl = verify or ssl.create_default_context()
         self._proxies = urllib.request.getproxies() if trust_env else {}
 
     def _proxy_for(self, origin: Origin) -> str | None:
