@@ -199,6 +199,10 @@ class RunManager:
         partial: dict[str, list[str]] = {}  # pieces per agent node: joined once, if needed
         last_agent: str | None = None
 
+        def streamed() -> str:
+            """The text the last agent node streamed so far (kept if the turn fails)."""
+            return "".join(partial.get(last_agent or "", ()))
+
         async def publish(event: Event) -> None:
             nonlocal last_agent
             payload = event.payload()
@@ -214,13 +218,12 @@ class RunManager:
         try:
             await engine_run.run(publish)
         except asyncio.CancelledError:
-            text = "".join(partial.get(last_agent or "", ()))
-            await asyncio.shield(self._finish_interrupted(job, "cancelled", "Run cancelled", text))
+            cancelled = self._finish_interrupted(job, "cancelled", "Run cancelled", streamed())
+            await asyncio.shield(cancelled)
             raise
         except Exception:
             log.exception("turn %s crashed", job.run_id)
-            text = "".join(partial.get(last_agent or "", ()))
-            return await self._finish_interrupted(job, "failed", "Internal error", text)
+            return await self._finish_interrupted(job, "failed", "Internal error", streamed())
         outcome = engine_run.outcome
         assert outcome is not None
         now = utcnow()
@@ -229,9 +232,7 @@ class RunManager:
             if outcome.status == "completed":
                 text = stringify(outcome.output)
                 answer = (text, "complete") if text else None
-            elif outcome.status == "failed" and (
-                text := "".join(partial.get(last_agent or "", ()))
-            ):
+            elif outcome.status == "failed" and (text := streamed()):
                 answer = (text, "partial")
         run_write = statements.update_write(
             Run,
