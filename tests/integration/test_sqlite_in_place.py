@@ -6,8 +6,10 @@ process's writes, in place or not, leave the coherent caches' stamp alone."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +31,19 @@ pytestmark = pytest.mark.skipif(bool(PG_URL), reason="running in place is SQLite
 def db_path(settings) -> str:
     """The test database's file, for a second connection acting as another process."""
     return settings.database_url.removeprefix("sqlite://").split("?")[0]
+
+
+@contextlib.contextmanager
+def write_lock_elsewhere(path: str) -> Iterator[None]:
+    """SQLite's write lock held by another connection, as another process would, until the
+    block ends."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.execute("COMMIT")
+        other.close()
 
 
 async def _session(api: httpx.AsyncClient) -> str:
@@ -78,20 +93,17 @@ async def test_a_file_locked_elsewhere_waits_off_the_loop(
     api: httpx.AsyncClient, db_path: str
 ) -> None:
     session_id = await _session(api)
-    other = sqlite3.connect(db_path, isolation_level=None)  # as another process would
-    other.execute("BEGIN IMMEDIATE")  # holds SQLite's write lock
-    write = asyncio.create_task(
-        statements.update_by_pk(Session, session_id, title="after the lock")
-    )
-    gaps = []
-    for _ in range(5):  # the loop keeps running while the write waits (off the loop)
-        t0 = time.monotonic()
-        await asyncio.sleep(0.02)
-        gaps.append(time.monotonic() - t0)
-    # Waiting on the loop would stall it for the whole busy timeout (5 s) at once.
-    assert max(gaps) < sqlite_engine.BUSY_TIMEOUT_MS / 1000 / 5 and not write.done()
-    other.execute("COMMIT")
-    other.close()
+    with write_lock_elsewhere(db_path):
+        write = asyncio.create_task(
+            statements.update_by_pk(Session, session_id, title="after the lock")
+        )
+        gaps = []
+        for _ in range(5):  # the loop keeps running while the write waits (off the loop)
+            t0 = time.monotonic()
+            await asyncio.sleep(0.02)
+            gaps.append(time.monotonic() - t0)
+        # Waiting on the loop would stall it for the whole busy timeout (5 s) at once.
+        assert max(gaps) < sqlite_engine.BUSY_TIMEOUT_MS / 1000 / 5 and not write.done()
     assert await write == 1
     assert (await Session.get(id=session_id)).title == "after the lock"
 
@@ -165,17 +177,14 @@ async def test_writes_together_wait_off_the_loop_for_a_lock_held_elsewhere(
     api: httpx.AsyncClient, db_path: str
 ) -> None:
     session_id = await _session(api)
-    other = sqlite3.connect(db_path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
     writes = [
         statements.update_write(Session, session_id, title="after the lock"),
         statements.update_write(Session, session_id, owner_key="owner"),
     ]
-    together = asyncio.create_task(statements.write_together(writes))
-    await asyncio.sleep(0.1)  # the loop runs meanwhile
-    assert not together.done()
-    other.execute("COMMIT")
-    other.close()
+    with write_lock_elsewhere(db_path):
+        together = asyncio.create_task(statements.write_together(writes))
+        await asyncio.sleep(0.1)  # the loop runs meanwhile
+        assert not together.done()
     await together
     row = await Session.get(id=session_id)
     assert (row.title, row.owner_key) == ("after the lock", "owner")
@@ -187,17 +196,14 @@ async def test_orm_statements_after_ones_in_place_still_wait_for_another_process
     """In place the busy timeout is 0; taking the client's lock puts the normal one back."""
     session_id = await _session(api)
     await statements.update_by_pk(Session, session_id, title="in place")  # timeout 0 now
-    other = sqlite3.connect(db_path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
 
     async def through_the_orm() -> int:
         return await Session.filter(id=session_id).update(title="through the ORM")
 
-    orm_write = asyncio.create_task(through_the_orm())
-    await asyncio.sleep(0.2)
-    assert not orm_write.done()  # waiting for the lock, not failed with "database is locked"
-    other.execute("COMMIT")
-    other.close()
+    with write_lock_elsewhere(db_path):
+        orm_write = asyncio.create_task(through_the_orm())
+        await asyncio.sleep(0.2)
+        assert not orm_write.done()  # waiting for the lock, not failed: "database is locked"
     assert await orm_write == 1
     assert (await Session.get(id=session_id)).title == "through the ORM"
 
