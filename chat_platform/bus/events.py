@@ -1,7 +1,10 @@
 """The event bus: every run and session event goes through it, so any process can serve any
 stream. Each channel (`run:{id}`, `session:{id}`) numbers its events with a monotonically
 increasing `seq` and keeps a bounded replay log; `subscribe(channel, after_seq)` replays what
-is still logged after `after_seq`, then follows live, de-duplicated by seq.
+is still logged after `after_seq`, then follows live, de-duplicated by seq. `attach(channel,
+after_seq, deliver)` does the same for a callback called in place as each event is published
+(no queue and no task in between: a chat socket's frames), and `listen(channel, deliver)` hands
+over live events only (a run's cancel signal).
 
 `MemoryEventBus` serves one process. `RedisEventBus` shares channels between processes: seq
 from INCR, the log in a capped list with a TTL, fan-out through ONE pattern subscription per
@@ -24,7 +27,8 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from functools import partial
 from typing import Any, Protocol
 
 from chat_platform import json_codec
@@ -44,6 +48,13 @@ def seq_base(channel: str) -> int:
     return int(time.time() * 1000) * 1000 if channel.startswith("session:") else 0
 
 
+Item = tuple[int, dict[str, Any]]
+# Called in place with (seq, event) while the event is published; it must not block (it only
+# enqueues). An exception detaches it and is logged; the publisher never sees it.
+Deliver = Callable[[int, dict[str, Any]], None]
+Detach = Callable[[], None]
+
+
 class SubscriberOverflow(Exception):
     """A subscriber fell more than QUEUE_LIMIT events behind."""
 
@@ -58,6 +69,10 @@ class EventBus(Protocol):
     def subscribe_batches(
         self, channel: str, after_seq: int | None = None
     ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]: ...
+
+    async def attach(self, channel: str, after_seq: int, deliver: Deliver) -> Detach: ...
+
+    def listen(self, channel: str, deliver: Deliver) -> Detach: ...
 
     async def last_seq(self, channel: str) -> int: ...
 
@@ -81,16 +96,49 @@ class _Subscriber:
             self.overflowed = True
 
 
+class _Sink:
+    """A subscriber called in place: live events that arrive while its backlog is read wait in
+    `pending`; then everything after `after` is handed over in order, once."""
+
+    __slots__ = ("channel", "deliver", "last", "pending")
+
+    def __init__(self, channel: str, deliver: Deliver, *, live: bool = False) -> None:
+        self.channel = channel
+        self.deliver = deliver
+        self.last = 0
+        self.pending: list[Item] | None = None if live else []
+
+    def offer(self, item: Item) -> None:
+        pending = self.pending
+        if pending is not None:
+            if len(pending) < QUEUE_LIMIT:  # one backlog read's worth; past it, start() fails
+                pending.append(item)
+            return
+        if item[0] > self.last:
+            self.last = item[0]
+            self.deliver(*item)
+
+    def start(self, backlog: list[Item], after: int) -> None:
+        pending, self.pending = self.pending or [], None
+        if len(pending) >= QUEUE_LIMIT:
+            raise SubscriberOverflow(f"subscriber of {self.channel} fell behind")
+        self.last = after
+        for item in backlog:
+            self.offer(item)
+        for item in pending:
+            self.offer(item)
+
+
 class _LocalRouter:
     """Local subscribers by channel; shared by both buses."""
 
     def __init__(self) -> None:
-        self._subs: dict[str, set[_Subscriber]] = {}
+        self._subs: dict[str, set[_Subscriber | _Sink]] = {}
 
-    def add(self, sub: _Subscriber) -> None:
+    def add(self, sub: _Subscriber | _Sink) -> None:
         self._subs.setdefault(sub.channel, set()).add(sub)
 
-    def remove(self, sub: _Subscriber) -> None:
+    def remove(self, sub: _Subscriber | _Sink) -> None:
         subs = self._subs.get(sub.channel)
         if subs is not None:
             subs.discard(sub)
@@ -101,8 +149,16 @@ class _LocalRouter:
         return channel in self._subs
 
     def route(self, channel: str, seq: int, event: dict[str, Any]) -> None:
-        for sub in self._subs.get(channel, ()):
-            sub.offer((seq, event))
+        subs = self._subs.get(channel)
+        if subs is None:
+            return
+        item = (seq, event)
+        for sub in tuple(subs):  # a sink may detach itself (or others) while it runs
+            try:
+                sub.offer(item)
+            except Exception:
+                log.exception("subscriber of %s failed; detached", channel)
+                self.remove(sub)
 
     async def follow_batches(
         self, sub: _Subscriber, backlog: list[tuple[int, dict[str, Any]]], after: int
@@ -134,21 +190,55 @@ class _LocalRouter:
             self.remove(sub)
 
 
-class _FollowOneByOne:
-    """`subscribe`, the same for both buses: their `subscribe_batches`, one event at a time."""
+class _Following:
+    """Following a channel, the same for both buses; each supplies `_backlog`."""
 
-    def subscribe_batches(
+    _router: _LocalRouter
+
+    async def _backlog(self, channel: str, after_seq: int | None) -> tuple[list[Item], int]:
+        """The logged events after `after_seq` (None: after the latest), and that seq."""
+        raise NotImplementedError
+
+    async def subscribe_batches(
         self, channel: str, after_seq: int | None = None
     ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
-        raise NotImplementedError
+        sub = _Subscriber(channel)
+        self._router.add(sub)  # subscribe first, then read the log: nothing falls between
+        try:
+            backlog, after = await self._backlog(channel, after_seq)
+        except BaseException:
+            self._router.remove(sub)
+            raise
+        async for batch in self._router.follow_batches(sub, backlog, after):
+            yield batch
 
     def subscribe(
         self, channel: str, after_seq: int | None = None
     ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+        """`subscribe_batches`, one event at a time."""
         return one_by_one(self.subscribe_batches(channel, after_seq))
 
+    async def attach(self, channel: str, after_seq: int, deliver: Deliver) -> Detach:
+        """`deliver(seq, event)` for the events logged after `after_seq`, then for each live
+        one in place as it is published, in order and once each, until detached."""
+        sink = _Sink(channel, deliver)
+        self._router.add(sink)
+        try:
+            sink.start(*await self._backlog(channel, after_seq))
+        except BaseException:
+            self._router.remove(sink)
+            raise
+        return partial(self._router.remove, sink)
 
-class MemoryEventBus(_FollowOneByOne):
+    def listen(self, channel: str, deliver: Deliver) -> Detach:
+        """`deliver(seq, event)` in place for each event that reaches this process from now
+        on (no replay, no counter read: on Redis, no round trip)."""
+        sink = _Sink(channel, deliver, live=True)
+        self._router.add(sink)
+        return partial(self._router.remove, sink)
+
+
+class MemoryEventBus(_Following):
     """One process's bus. Like Redis's keys, a channel unused for `ttl_s` (no publish, no
     subscriber) is forgotten — log and counter — so a long-lived server does not keep every
     run's events forever; a session channel used again starts over at a fresh `seq_base`.
@@ -226,15 +316,9 @@ class MemoryEventBus(_FollowOneByOne):
     async def last_seq(self, channel: str) -> int:
         return self._counter(channel)
 
-    async def subscribe_batches(
-        self, channel: str, after_seq: int | None = None
-    ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
-        sub = _Subscriber(channel)
-        self._router.add(sub)  # subscribe first, then read the log: nothing falls between
+    async def _backlog(self, channel: str, after_seq: int | None) -> tuple[list[Item], int]:
         after = self._counter(channel) if after_seq is None else after_seq
-        backlog = [item for item in self._logs.get(channel, ()) if item[0] > after]
-        async for batch in self._router.follow_batches(sub, backlog, after):
-            yield batch
+        return [item for item in self._logs.get(channel, ()) if item[0] > after], after
 
 
 # KEYS: seq counter, log, pub/sub channel. ARGV: event, log size, TTL, seq base.
@@ -267,7 +351,7 @@ return redis.call('LRANGE', KEYS[2], -count, -1)
 """
 
 
-class RedisEventBus(_FollowOneByOne):
+class RedisEventBus(_Following):
     def __init__(self, redis: Any, prefix: str = "cp:") -> None:
         self._redis = redis
         self._prefix = prefix
@@ -325,26 +409,11 @@ class RedisEventBus(_FollowOneByOne):
         keys = self._keys(channel)[:1]
         return int(await self._last_seq_script(keys=keys, args=[REPLAY_TTL_S, seq_base(channel)]))
 
-    async def _open(
-        self, channel: str, after_seq: int | None
-    ) -> tuple[_Subscriber, list[tuple[int, dict[str, Any]]], int]:
-        sub = _Subscriber(channel)
-        self._router.add(sub)
-        try:
-            if after_seq is None:
-                return sub, [], await self.last_seq(channel)
-            raw = await self._tail_script(keys=self._keys(channel)[:2], args=[after_seq])
-            return sub, [item for item in map(_decode, raw) if item[0] > after_seq], after_seq
-        except BaseException:
-            self._router.remove(sub)
-            raise
-
-    async def subscribe_batches(
-        self, channel: str, after_seq: int | None = None
-    ) -> AsyncIterator[list[tuple[int, dict[str, Any]]]]:
-        sub, backlog, after = await self._open(channel, after_seq)
-        async for batch in self._router.follow_batches(sub, backlog, after):
-            yield batch
+    async def _backlog(self, channel: str, after_seq: int | None) -> tuple[list[Item], int]:
+        if after_seq is None:
+            return [], await self.last_seq(channel)
+        raw = await self._tail_script(keys=self._keys(channel)[:2], args=[after_seq])
+        return [item for item in map(_decode, raw) if item[0] > after_seq], after_seq
 
 
 async def one_by_one(

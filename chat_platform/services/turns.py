@@ -127,15 +127,15 @@ class RunManager:
     def launch(self, job: TurnJob) -> asyncio.Task[dict[str, Any]]:
         task = asyncio.create_task(self._run(job), name=f"turn {job.run_id}")
         self.tasks[job.run_id] = task
-        watcher = asyncio.create_task(self._watch_cancel(job.run_id, task))
-        task.add_done_callback(lambda _t: (self.tasks.pop(job.run_id, None), watcher.cancel()))
-        return task
 
-    async def _watch_cancel(self, run_id: str, task: asyncio.Task[Any]) -> None:
-        async for _seq, event in self.runtime.bus.subscribe(f"control:{run_id}"):
-            if event.get("type") == "cancel":
+        def on_control(_seq: int, event: dict[str, Any]) -> None:
+            if event.get("type") == "cancel":  # from a process that does not run this turn
                 task.cancel()
-                return
+
+        # In place on the bus: no watcher task per turn (nor its cancellation at the end).
+        stop = self.runtime.bus.listen(f"control:{job.run_id}", on_control)
+        task.add_done_callback(lambda _t: (self.tasks.pop(job.run_id, None), stop()))
+        return task
 
     async def cancel(self, run_id: str) -> None:
         task = self.tasks.get(run_id)

@@ -9,10 +9,10 @@ May import: bus, errors, services.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
-from chat_platform.bus.events import REPLAY_LOG_SIZE, EventBus
+from chat_platform.bus.events import REPLAY_LOG_SIZE, Detach, EventBus
 from chat_platform.errors import Forbidden, NotFound
 from chat_platform.schemas.runs import RunInput, RunRequest
 from chat_platform.services import runs
@@ -42,13 +42,17 @@ def can_replay_after(latest: int, after: int) -> bool:
     return 0 <= after <= latest and latest - after <= REPLAY_LOG_SIZE
 
 
-def subscribe(bus: EventBus, channel: str, after_seq: int) -> AsyncIterator[tuple[int, dict]]:
-    return bus.subscribe(channel, after_seq)
+async def follow(
+    bus: EventBus, channel: str, after_seq: int, push: Callable[[dict[str, Any], int], None]
+) -> Detach:
+    """`push(frame, seq)` for each event after `after_seq`, in place as it is published."""
+    return await bus.attach(channel, after_seq, lambda seq, event: push(event_frame(event), seq))
 
 
 def event_frame(event: dict[str, Any]) -> dict[str, Any]:
-    """A bus event as a frame: run events verbatim (SSE names and payloads), messages with the
-    client's id of the user's own message."""
+    """A bus event as a frame of its own (a new dict: the caller adds `seq`): run events
+    verbatim (SSE names and payloads), messages with the client's id of the user's own
+    message."""
     if event.get("type") == "message.created":
         message = event.get("message") or {}
         return {

@@ -1,13 +1,14 @@
 """Per-socket state of the chat WebSocket: who is on the other end (an API key's principal or a
-widget visitor), the session it has open, the task following that session's events on the bus,
-and a bounded send queue drained by one sender task.
+widget visitor), the session it has open and its attachment to that session's channel on the
+bus, and a bounded send queue drained by one sender task.
 
-Nothing ever awaits the client while producing: replies are enqueued without blocking, session
-events wait at most `stall_timeout_s` for room in the queue (absorbing a burst), and a client
-that stays `queue_limit` frames behind — or floods replies it never reads — is closed with 1013
-and a reason (it reconnects with `resume_after_seq` and loses nothing). One stalled socket
-costs bounded memory (this queue plus the bus's bounded per-subscriber backlog) and never
-delays the others. Every server frame carries `seq`: session events their own (from the
+Nothing ever awaits the client while producing: the bus hands session events over in place
+(`push_event`, no follower task), replies are enqueued without blocking, and when the queue is
+full events wait in a bounded overflow, each for at most `stall_timeout_s` (absorbing a
+burst). A client that stays `queue_limit` frames behind — or floods replies it never reads — is
+closed with 1013 and a reason (it reconnects with `resume_after_seq` and loses nothing). One
+stalled socket costs bounded memory (the queue plus the overflow) and never delays the
+others. Every server frame carries `seq`: session events their own (from the
 session channel of the bus); replies (`auth.ok`, `pong`, `error`…) repeat the seq of the last
 event delivered, so "resume after the last seq you saw" is always right.
 May import: starlette, errors, json_codec, services, chat_platform.ws.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +27,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat_platform import json_codec
-from chat_platform.bus.events import SubscriberOverflow
+from chat_platform.bus.events import Detach, SubscriberOverflow
 from chat_platform.errors import ApiError, BadRequest
 from chat_platform.services.auth import Principal
 from chat_platform.services.visitors import Visitor
@@ -64,6 +66,7 @@ class OpenSession:
 class SocketLimits:
     queue_limit: int = 1000  # frames buffered for one client…
     stall_timeout_s: float = 5.0  # …for at most this long before it is cut off
+    overflow_limit: int = 10_000  # session events waiting for room in a full queue
     auth_timeout_s: float = 10.0  # time to send `auth` after the handshake
     # How long a close frame may wait behind unread data before the connection is dropped.
     close_timeout_s: float = 60.0
@@ -84,7 +87,10 @@ class Connection:
         self.session: OpenSession | None = None
         self.last_seq = 0
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=limits.queue_limit)
-        self._follower: asyncio.Task[None] | None = None
+        self._detach: Detach | None = None  # from the session's channel
+        # Session events waiting for room in a full queue, and the task feeding them in.
+        self._overflow: deque[tuple[dict[str, Any], int]] | None = None
+        self._drainer: asyncio.Task[None] | None = None
         self._close: tuple[int, str] | None = None
         # A bare future, not an Event and a task waiting on it: ~10k idle sockets per process.
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -111,16 +117,31 @@ class Connection:
                 drain=False,
             )
 
-    async def deliver(self, frame: dict[str, Any], seq: int) -> None:
-        """Enqueue a session event, waiting while the queue is full — up to `stall_timeout_s`:
-        a burst is absorbed (the bus keeps a bounded backlog meanwhile), a client that stays
-        that far behind is closed as a slow consumer."""
+    def push_event(self, frame: dict[str, Any], seq: int) -> None:
+        """Enqueue a session event (`frame` becomes ours); called by the bus in place, so it
+        never waits and never raises. With the queue full, events wait in the overflow, fed
+        in by a task that gives each `stall_timeout_s` to find room before the client is
+        closed as a slow consumer."""
         if self._close is not None:
             return
-        frame = {**frame, "seq": seq}
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        frame["seq"] = seq
+        if self._overflow is None:
+            try:
+                self._queue.put_nowait(frame)
+            except asyncio.QueueFull:
+                self._overflow = deque()
+                self._drainer = asyncio.create_task(self._drain_overflow(self._overflow))
+            else:
+                self.last_seq = seq
+                return
+        if len(self._overflow) >= self.limits.overflow_limit:
+            self._slow_consumer()
+            return
+        self._overflow.append((frame, seq))
+
+    async def _drain_overflow(self, overflow: deque[tuple[dict[str, Any], int]]) -> None:
+        while overflow:
+            frame, seq = overflow[0]
             try:
                 await asyncio.wait_for(self._queue.put(frame), self.limits.stall_timeout_s)
             except TimeoutError:
@@ -131,7 +152,12 @@ class Connection:
                     drain=False,
                 )
                 return
-        self.last_seq = seq
+            overflow.popleft()
+            self.last_seq = seq
+        self._overflow = None
+
+    def _slow_consumer(self) -> None:
+        self.close(CLOSE_TRY_AGAIN, "slow consumer: reconnect with resume_after_seq", drain=False)
 
     def send_error(self, exc: ApiError, *, frame: str | None = None) -> None:
         self.send(error_frame(exc, frame=frame))
@@ -147,30 +173,36 @@ class Connection:
 
     # --- following a session ----------------------------------------------------------------
 
-    def follow(self, run: Callable[[], Awaitable[None]]) -> None:
-        """Run the coroutine that feeds this socket its session's events; replaces any other."""
+    async def follow(self, attach: Callable[[], Awaitable[Detach]]) -> None:
+        """Attach to a session's channel (replacing any other attachment); `attach` hands the
+        bus `push_event`. A failure closes the socket with a reason; the client resumes."""
         self.stop_following()
-        self._follower = asyncio.create_task(self._guard(run))
-
-    def stop_following(self) -> None:
-        if self._follower is not None and not self._follower.done():
-            self._follower.cancel()
-        self._follower = None
-
-    async def _guard(self, run: Callable[[], Awaitable[None]]) -> None:
         try:
-            await run()
-        except asyncio.CancelledError:
-            raise
+            detach = await attach()
         except SubscriberOverflow:
-            reason = "slow consumer: reconnect with resume_after_seq"
-            self.close(CLOSE_TRY_AGAIN, reason, drain=False)
+            self._slow_consumer()
+            return
         except ApiError as exc:
             self.send_error(exc)
             self.close(CLOSE_TRY_AGAIN, exc.message)
+            return
         except Exception:
-            log.exception("session follower failed")
+            log.exception("following a session failed")
             self.close(CLOSE_INTERNAL, "event stream failed; reconnect with resume_after_seq")
+            return
+        if self._close is not None:  # closed while attaching
+            detach()
+        else:
+            self._detach = detach
+
+    def stop_following(self) -> None:
+        if self._detach is not None:
+            self._detach()
+            self._detach = None
+        if self._drainer is not None and not self._drainer.done():
+            self._drainer.cancel()
+        self._drainer = None
+        self._overflow = None
 
     # --- the socket's life ------------------------------------------------------------------
 

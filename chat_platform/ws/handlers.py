@@ -167,12 +167,7 @@ async def on_session_open(conn: Connection, frame: SessionOpenFrame) -> None:
             "active_runs": await sessions.active_runs(session["id"]),
         }
     )
-
-    async def follow() -> None:
-        async for seq, event in bridge.subscribe(bus, channel, after):
-            await conn.deliver(bridge.event_frame(event), seq)
-
-    conn.follow(follow)
+    await conn.follow(lambda: bridge.follow(bus, channel, after, conn.push_event))
 
 
 async def on_message_send(conn: Connection, frame: MessageSendFrame) -> None:

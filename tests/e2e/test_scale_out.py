@@ -25,6 +25,7 @@ from tests.e2e.test_ws_live import (
     recv,
     socket,
 )
+from tests.workflows import echo_graph
 
 pytestmark = [
     pytest.mark.postgres,
@@ -137,3 +138,28 @@ async def test_turn_started_on_b_streams_to_a_socket(
         )
         assert seen[0]["type"] == "message.created" and seen[0]["client_message_id"] == "c-2"
     await asyncio.sleep(0)
+
+
+async def test_a_turn_running_on_a_is_cancelled_through_b(
+    cluster: tuple[LiveServer, LiveServer],
+) -> None:
+    node_a, node_b = cluster
+    workflow_id = published_workflow(node_b, echo_graph(delay_ms=200))
+    async with socket(node_a) as ws:
+        await authed(ws, node_a)
+        await open_session(ws, workflow_id=workflow_id)
+        await ws.send(json.dumps({"type": "message.send", "content": " ".join(["w"] * 50)}))
+        frame = await recv(ws, wait_s=20)
+        while frame["type"] != "node:text-delta":
+            frame = await recv(ws, wait_s=20)
+        run_id = frame["runId"]
+        async with httpx.AsyncClient(base_url=node_b.base_url, timeout=30) as http:
+            r = await http.post(
+                f"/api/v1/runs/{run_id}/cancel",
+                headers={"Authorization": f"Bearer {node_b.admin_key}"},
+            )
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "cancelled"
+        while frame["type"] != "run:complete":
+            frame = await recv(ws, wait_s=20)
+    assert frame["status"] == "cancelled"

@@ -306,14 +306,44 @@ async def test_slow_consumer_is_cut_off_with_bounded_memory() -> None:
 
     serving = asyncio.create_task(conn.serve(on_text))
     await asyncio.sleep(0.01)
-    for i in range(1, 10_000):
-        await conn.deliver({"type": "node:text-delta", "delta": "x"}, i)
+    for i in range(1, 1000):
+        conn.push_event({"type": "node:text-delta", "delta": "x"}, i)
         assert conn._queue.qsize() <= limits.queue_limit
-    await asyncio.wait_for(serving, 5)
+        await asyncio.sleep(0)
+    assert conn._overflow is not None and len(conn._overflow) > 900  # waiting, not dropped
+    await asyncio.wait_for(serving, 5)  # …for stall_timeout_s, then the client is cut off
     assert conn.last_seq == 11  # one in the socket, ten queued; the rest never were
     assert stalled.closed is not None and stalled.closed[0] == 1013
     assert "slow consumer" in stalled.closed[1]
     assert len(stalled.sent) == 1  # the one frame stuck in the socket; the rest were dropped
+    assert conn._overflow is None
+
+
+async def test_an_overflow_past_its_limit_closes_at_once() -> None:
+    import asyncio
+
+    from chat_platform.ws.connection import Connection
+
+    class Runtime:
+        extras: dict[str, Any] = {}  # noqa: RUF012
+
+    stalled = StalledSocket()
+    limits = SocketLimits(queue_limit=10, stall_timeout_s=60, overflow_limit=100)
+    conn = Connection(stalled, Runtime(), limits)  # type: ignore[arg-type]
+    conn.identity = object()  # type: ignore[assignment]
+
+    async def on_text(text: str) -> None:
+        raise AssertionError("nothing is read")
+
+    serving = asyncio.create_task(conn.serve(on_text))
+    await asyncio.sleep(0.01)
+    for i in range(1, 10_000):
+        conn.push_event({"type": "node:text-delta", "delta": "x"}, i)
+        if conn._overflow is not None:
+            assert len(conn._overflow) <= limits.overflow_limit
+    await asyncio.wait_for(serving, 5)  # not after the 60 s stall timeout
+    assert stalled.closed is not None and stalled.closed[0] == 1013
+    assert "slow consumer" in stalled.closed[1]
 
 
 # --- sessions and turns -----------------------------------------------------------------------
@@ -494,6 +524,23 @@ def test_cancel_a_running_turn(chat: Chat) -> None:
         rest = until(ws, "run:complete")
     assert rest[-1]["status"] == "cancelled"
     assert not [f for f in rest if f["type"] == "error"]
+
+
+def test_a_cancel_from_another_process_stops_the_turn(chat: Chat) -> None:
+    """The turn runs here; another process's cancel arrives on the run's control channel."""
+    wf = chat.call(stored_workflow, graph=echo_graph(delay_ms=200))
+    with chat.connect(origin=None) as ws:
+        auth_key(chat, ws)
+        open_session(ws, workflow_id=wf)
+        ws.send_json({"type": "message.send", "content": " ".join(["w"] * 50)})
+        run_id = until(ws, "node:text-delta")[1]["runId"]
+        chat.call(chat.runtime.bus.publish, f"control:{run_id}", {"type": "other"})
+        chat.call(chat.runtime.bus.publish, f"control:{run_id}", {"type": "cancel"})
+        rest = until(ws, "run:complete")
+    assert rest[-1]["status"] == "cancelled"
+    assert run_id not in chat.runtime.runs.tasks
+    # the turn's listener is gone with it: a late cancel finds nobody
+    assert not chat.runtime.bus._router.has_subscribers(f"control:{run_id}")
 
 
 def test_approvals_from_an_api_key_socket(chat: Chat) -> None:

@@ -137,3 +137,82 @@ async def test_memory_bus_logs_are_bounded_in_all_oldest_unfollowed_channels_fir
     assert [seq for seq, _ in await take(recent, 10)] == list(range(1, 11))
     await follower.aclose()
     await recent.aclose()
+
+
+async def wait_for_count(seen: list[Any], n: int) -> None:
+    for _ in range(500):
+        if len(seen) >= n:
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_attach_replays_the_tail_then_delivers_live_in_place(bus: Any) -> None:
+    channel = f"session:{uuid.uuid4().hex}"
+    seqs = [await bus.publish(channel, {"n": n}) for n in range(5)]
+    seen: list[tuple[int, Any]] = []
+    detach = await bus.attach(channel, seqs[2], lambda seq, event: seen.append((seq, event["n"])))
+    assert seen == [(seqs[3], 3), (seqs[4], 4)]  # the backlog, during attach itself
+    live = await bus.publish(channel, {"n": 5})
+    if isinstance(bus, MemoryEventBus):
+        assert seen[-1] == (live, 5)  # handed over inside publish: no task, no loop pass
+    await wait_for_count(seen, 3)
+    assert seen == [(seqs[3], 3), (seqs[4], 4), (live, 5)]
+    detach()
+    await bus.publish(channel, {"n": 6})
+    await asyncio.sleep(0.05)
+    assert len(seen) == 3  # detached: nothing more
+    assert not bus._router.has_subscribers(channel)
+
+
+async def test_events_published_while_attaching_come_once_in_order(bus: Any) -> None:
+    """An event can land between subscribing and reading the log (Redis: the log read is a
+    round trip); it is in both, and must be delivered once, after the backlog."""
+    channel = f"session:{uuid.uuid4().hex}"
+    first = await bus.publish(channel, {"n": 0})
+    read_backlog = bus._backlog
+
+    async def racing_backlog(ch: str, after: int | None) -> Any:
+        await bus.publish(channel, {"n": 1})  # lands live and in the log
+        return await read_backlog(ch, after)
+
+    bus._backlog = racing_backlog
+    seen: list[int] = []
+    detach = await bus.attach(channel, first - 1, lambda seq, event: seen.append(seq))
+    await bus.publish(channel, {"n": 2})
+    await wait_for_count(seen, 3)
+    await asyncio.sleep(0.05)
+    assert seen == [first, first + 1, first + 2]
+    detach()
+
+
+async def test_listen_brings_live_events_only(bus: Any) -> None:
+    channel = f"control:{uuid.uuid4().hex}"
+    await bus.publish(channel, {"type": "before"})
+    await asyncio.sleep(0.05)  # Redis: past this process's reader too
+    seen: list[str] = []
+    stop = bus.listen(channel, lambda seq, event: seen.append(event["type"]))
+    await bus.publish(channel, {"type": "cancel"})
+    await wait_for_count(seen, 1)
+    assert seen == ["cancel"]
+    stop()
+
+
+async def test_a_failing_sink_is_detached_and_the_others_still_get_the_event() -> None:
+    bus = MemoryEventBus()
+    seen: list[int] = []
+    detach_self: list[Any] = []
+
+    def broken(seq: int, event: Any) -> None:
+        raise RuntimeError("consumer bug")
+
+    def leaves(seq: int, event: Any) -> None:  # detaches itself while the event is routed
+        seen.append(-seq)
+        detach_self[0]()
+
+    await bus.attach("session:s", 0, broken)
+    detach_self.append(await bus.attach("session:s", 0, leaves))
+    await bus.attach("session:s", 0, lambda seq, event: seen.append(seq))
+    first = await bus.publish("session:s", {})  # neither the bug nor the detach reach here
+    second = await bus.publish("session:s", {})
+    assert sorted(seen) == [-first, first, second]
+    assert len(bus._router._subs["session:s"]) == 1  # the broken one and the leaver are gone
