@@ -16,7 +16,9 @@ at 0: a session outlives a process (memory bus) and the Redis TTL, and a counter
 would hand out seqs that clients already saw — a socket or a widget de-duplicating by seq
 would silently drop the new events, and a stale `resume_after_seq` could look resumable. A
 restarted counter always starts far above any seq of its earlier life. Run channels count
-from 1 (their seqs are the runs' own event numbers, `Last-Event-ID` on SSE).
+from 1 (their seqs are the runs' own event numbers, `Last-Event-ID` on SSE); a run that resumes
+after an approval calls `revive` first, so a counter forgotten during a long pause restarts at
+the time-based base too, never below the seqs its followers saw before the pause.
 May import: redis, the standard library and chat_platform.json_codec.
 """
 
@@ -41,11 +43,16 @@ MEMORY_MAX_EVENTS = 50_000  # all the memory bus's logs together (~1 KB each at 
 QUEUE_LIMIT = 10_000
 
 
+def time_base() -> int:
+    """1000 × Unix milliseconds: above every seq of a counter's earlier life (safe as a
+    JavaScript number until the year 2255; a life would need over 1000 events per
+    millisecond to reach the next one's base)."""
+    return int(time.time() * 1000) * 1000
+
+
 def seq_base(channel: str) -> int:
-    """Where a fresh counter starts: 1000 × Unix milliseconds for session channels (safe
-    as a JavaScript number until the year 2255; a life would need over 1000 events per
-    millisecond to reach the next one's base), 0 for the others."""
-    return int(time.time() * 1000) * 1000 if channel.startswith("session:") else 0
+    """Where a fresh counter starts: the time base for session channels, 0 for the others."""
+    return time_base() if channel.startswith("session:") else 0
 
 
 Item = tuple[int, dict[str, Any]]
@@ -75,6 +82,8 @@ class EventBus(Protocol):
     def listen(self, channel: str, deliver: Deliver) -> Detach: ...
 
     async def last_seq(self, channel: str) -> int: ...
+
+    async def revive(self, channel: str) -> None: ...
 
     async def start(self) -> None: ...
 
@@ -314,7 +323,16 @@ class MemoryEventBus(_Following):
         return seq
 
     async def last_seq(self, channel: str) -> int:
+        if channel not in self._seq and not seq_base(channel):
+            return 0  # nothing to pin (as on Redis): no entry made by a read
         return self._counter(channel)
+
+    async def revive(self, channel: str) -> None:
+        """A channel used again after a pause: if its counter was forgotten meanwhile, it
+        restarts at the time base (see the module's docstring)."""
+        if not self._seq.get(channel):
+            self._seq[channel] = time_base()
+        self._counter(channel)
 
     async def _backlog(self, channel: str, after_seq: int | None) -> tuple[list[Item], int]:
         after = self._counter(channel) if after_seq is None else after_seq
@@ -406,8 +424,15 @@ class RedisEventBus(_Following):
         )
 
     async def last_seq(self, channel: str) -> int:
-        keys = self._keys(channel)[:1]
-        return int(await self._last_seq_script(keys=keys, args=[REPLAY_TTL_S, seq_base(channel)]))
+        key = self._keys(channel)[0]
+        base = seq_base(channel)
+        if base == 0:  # nothing to pin: a plain read, no key written
+            return int(await self._redis.get(key) or 0)
+        return int(await self._last_seq_script(keys=[key], args=[REPLAY_TTL_S, base]))
+
+    async def revive(self, channel: str) -> None:
+        """A channel used again after a pause: a forgotten counter restarts at the time base."""
+        await self._redis.set(self._keys(channel)[0], time_base(), nx=True, ex=REPLAY_TTL_S)
 
     async def _backlog(self, channel: str, after_seq: int | None) -> tuple[list[Item], int]:
         if after_seq is None:

@@ -186,6 +186,8 @@ class RunManager:
                 providers=providers,
             )
         else:
+            # Paused for longer than the bus keeps a channel: go on above the seqs seen so far.
+            await self.runtime.bus.revive(f"run:{job.run_id}")
             state = RunState.from_json(job.state or {})
             decision, comment = job.resume
             engine_run = resume_run(

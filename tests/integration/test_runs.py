@@ -131,6 +131,34 @@ async def test_approve_reject_and_conflicts(api: httpx.AsyncClient) -> None:
     assert missing.status_code == 404
 
 
+async def test_a_run_resumed_after_its_events_expired_replays_from_before_the_pause(
+    app, api: httpx.AsyncClient
+) -> None:
+    """Paused longer than the bus keeps a run's channel: the events of the resumed run come
+    after the seqs a client saw before the pause (not from 1 again, below its Last-Event-ID)."""
+    wf = (await publish(api, with_approval()))["workflow_id"]
+    paused = (await api.post("/api/v1/run", json={"workflow_id": wf, "input": user("go")})).json()
+    bus = app.state.runtime.bus
+    channel = f"run:{paused['id']}"
+    seen = await bus.last_seq(channel)
+    assert seen > 3
+    bus._used[channel] -= bus._ttl_s + 1  # an idle hour: the channel is forgotten
+    bus._swept = 0.0
+    await bus.publish("session:other", {"type": "tick"})
+    assert await bus.last_seq(channel) == 0
+    r = await api.post(f"/api/v1/run/{paused['id']}/approve")
+    assert r.status_code == 200, r.text
+    r = await api.get(f"/api/v1/runs/{paused['id']}/events", headers={"Last-Event-ID": str(seen)})
+    assert r.status_code == 200
+    events = [
+        (int(block.split("id: ")[1].split("\n")[0]), block)
+        for block in r.text.split("\n\n")
+        if "id: " in block
+    ]
+    assert "run:resumed" in events[0][1] and "run:result" in events[-1][1]
+    assert all(seq > seen for seq, _ in events)
+
+
 async def test_reject_without_edge_fails_and_pause_again(api: httpx.AsyncClient) -> None:
     wf = (await publish(api, with_approval(reject_edge=False)))["workflow_id"]
     run = (await api.post("/api/v1/run", json={"workflow_id": wf, "input": user("x")})).json()

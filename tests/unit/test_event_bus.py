@@ -216,3 +216,41 @@ async def test_a_failing_sink_is_detached_and_the_others_still_get_the_event() -
     second = await bus.publish("session:s", {})
     assert sorted(seen) == [-first, first, second]
     assert len(bus._router._subs["session:s"]) == 1  # the broken one and the leaver are gone
+
+
+async def test_a_run_channel_revived_after_a_long_pause_goes_on_above_its_seqs(bus: Any) -> None:
+    """A run paused for an approval longer than the bus keeps its channel: when it resumes,
+    its events must still reach a follower from before the pause (who is past seq 3)."""
+    channel = f"run:{uuid.uuid4().hex}"
+    seen = [await bus.publish(channel, {"n": n}) for n in range(3)]
+    assert seen == [1, 2, 3]
+    await bus.revive(channel)  # not forgotten yet: the counter goes on as it was
+    assert await bus.publish(channel, {"n": 3}) == 4
+    await forget(bus, channel)
+    assert await bus.last_seq(channel) == 0
+    await bus.revive(channel)
+    follower = bus.subscribe(channel, seen[-1])
+    pending = asyncio.ensure_future(anext(follower))
+    await asyncio.sleep(0.05)
+    resumed = await bus.publish(channel, {"n": "resumed"})
+    assert resumed > int(time.time() * 1000) * 1000 - 60_000_000  # the time base, not 1
+    assert await asyncio.wait_for(pending, 5) == (resumed, {"n": "resumed"})
+    await follower.aclose()
+
+
+async def test_reading_a_run_channels_seq_writes_nothing() -> None:
+    if not REDIS_URL:
+        pytest.skip("CHAT_PLATFORM_TEST_REDIS_URL not set")
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(REDIS_URL)
+    bus = RedisEventBus(client, prefix=f"cp-test-{uuid.uuid4().hex[:8]}:")
+    try:
+        channel = f"run:{uuid.uuid4().hex}"
+        assert await bus.last_seq(channel) == 0
+        assert await client.exists(*bus._keys(channel)) == 0
+        await bus.publish(channel, {"n": 0})
+        assert await bus.last_seq(channel) == 1
+        await client.delete(*bus._keys(channel))
+    finally:
+        await client.aclose()
