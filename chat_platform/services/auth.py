@@ -66,6 +66,10 @@ class Principal:
     def can_see_project(self, project_id: str) -> bool:
         return self.project_id is None or self.project_id == project_id
 
+    def can_see(self, account_id: str, project_id: str) -> bool:
+        """Whether a resource of this account and project is visible to the key."""
+        return account_id == self.account_id and self.can_see_project(project_id)
+
 
 def hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()

@@ -9,6 +9,7 @@ May import: services, store, engine (via turns), bus, errors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -154,8 +155,7 @@ async def _target(
         if (
             row is not None
             and row["workflow_id"] == body.workflow_id
-            and row["account_id"] == principal.account_id
-            and principal.can_see_project(row["project_id"])
+            and principal.can_see(row["account_id"], row["project_id"])
         ):
             workflow = Runnable(
                 row["workflow_id"],
@@ -287,7 +287,7 @@ async def wait_result(
     assert isinstance(run, Run)  # no task: an idempotent retry found the stored run
     if run.status != "running":
         return result_payload(run)
-    async for _seq, event in runtime.bus.subscribe(f"run:{run.id}", 0):
+    async for _seq, event in run_events(runtime, run.id):
         if event.get("type") == "run:result":
             return event
     raise ApiError("run event stream ended unexpectedly")
@@ -398,7 +398,7 @@ async def get_run_detail(
 EventBatch = list[tuple[int, dict[str, Any]]]
 
 
-def _until_result(batch: EventBatch) -> tuple[EventBatch, bool]:
+def _cut_at_result(batch: EventBatch) -> tuple[EventBatch, bool]:
     """The batch cut after run:result (if it holds one), and whether it did."""
     for i, (_seq, event) in enumerate(batch):
         if event.get("type") == "run:result":
@@ -406,37 +406,41 @@ def _until_result(batch: EventBatch) -> tuple[EventBatch, bool]:
     return batch, False
 
 
+async def stream_event_batches(
+    runtime: Runtime, run_id: str, after: int = 0
+) -> AsyncIterator[EventBatch]:
+    """A run's events after `after` (replayed from the log, then live) up to its run:result;
+    each step brings every event already published (a burst of text deltas goes out in one
+    write). From 0: a just-launched run's events from the first."""
+    async with contextlib.aclosing(runtime.bus.subscribe_batches(f"run:{run_id}", after)) as bus:
+        async for batch in bus:
+            batch, done = _cut_at_result(batch)
+            yield batch
+            if done:
+                return
+
+
 async def follow_event_batches(
     runtime: Runtime, principal: Principal, run_id: str, after: int
 ) -> AsyncIterator[EventBatch]:
-    """Replay a run's events after `after`, then follow live until run:result; each step
-    brings every event already published (a burst of text deltas goes out in one write)."""
+    """`stream_event_batches` of a run the principal can see; a run that is over (or paused)
+    with nothing logged after `after` answers with its stored result."""
     run = await get_run(principal, run_id)
-    channel = f"run:{run.id}"
-    last = await runtime.bus.last_seq(channel)
     if run.status in TERMINAL or run.status == "pending_approval":
+        last = await runtime.bus.last_seq(f"run:{run.id}")
         if last <= after:
             yield [(max(after, last) + 1, result_payload(run))]
             return
-    async for batch in runtime.bus.subscribe_batches(channel, after):
-        batch, done = _until_result(batch)
-        yield batch
-        if done:
-            return
+    async with contextlib.aclosing(stream_event_batches(runtime, run.id, after)) as batches:
+        async for batch in batches:
+            yield batch
 
 
-async def stream_event_batches(runtime: Runtime, run_id: str) -> AsyncIterator[EventBatch]:
-    """A just-launched run's events from the first one (replayed from the log)."""
-    async for batch in runtime.bus.subscribe_batches(f"run:{run_id}", 0):
-        batch, done = _until_result(batch)
-        yield batch
-        if done:
-            return
-
-
-def stream_events(runtime: Runtime, run_id: str) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+def run_events(
+    runtime: Runtime, run_id: str, after: int = 0
+) -> AsyncIterator[tuple[int, dict[str, Any]]]:
     """`stream_event_batches`, one event at a time."""
-    return one_by_one(stream_event_batches(runtime, run_id))
+    return one_by_one(stream_event_batches(runtime, run_id, after))
 
 
 def idempotency_key(raw: str | None) -> str | None:

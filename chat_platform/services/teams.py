@@ -18,11 +18,10 @@ from tortoise.exceptions import IntegrityError
 from chat_platform.errors import NotFound
 from chat_platform.ids import iso, new_id, utcnow
 from chat_platform.services import audit
-from chat_platform.services.access import get_workflow
+from chat_platform.services.access import get_bound, get_published_workflow
 from chat_platform.services.audit import AuditAction
 from chat_platform.services.auth import Principal
 from chat_platform.store.models import (
-    Project,
     Session,
     TeamsActivity,
     TeamsConversation,
@@ -90,21 +89,13 @@ def teams_view(t: TeamsIntegration, base_url: str) -> dict[str, Any]:
 
 
 async def _published_workflow_id(principal: Principal, workflow_id: str) -> str:
-    workflow = await get_workflow(principal, workflow_id)
-    if workflow.version <= 0:
-        raise NotFound("Workflow exists but is not published", code="WORKFLOW_NOT_PUBLISHED")
-    return workflow.id
+    return (await get_published_workflow(principal, workflow_id)).id
 
 
 async def _get(principal: Principal, integration_id: str) -> TeamsIntegration:
-    row = await TeamsIntegration.get_or_none(id=integration_id, account_id=principal.account_id)
-    if row is not None and principal.project_id is not None:
-        project = await Project.get_or_none(workflows__id=row.workflow_id)
-        if project is None or not principal.can_see_project(project.id):
-            row = None
-    if row is None:
-        raise NotFound("Teams integration does not exist")
-    return row
+    return await get_bound(
+        principal, TeamsIntegration, integration_id, NotFound("Teams integration does not exist")
+    )
 
 
 async def create_teams_integration(

@@ -15,7 +15,7 @@ from chat_platform.errors import BadRequest, NotFound, RateLimited
 from chat_platform.ids import has_prefix, iso, new_id
 from chat_platform.schemas.widgets import WidgetCreate, WidgetUpdate
 from chat_platform.services import audit
-from chat_platform.services.access import get_workflow
+from chat_platform.services.access import get_bound, get_published_workflow
 from chat_platform.services.audit import AuditAction
 from chat_platform.services.auth import Permission, Principal, Role
 from chat_platform.services.views import page, session_view
@@ -87,21 +87,13 @@ def public_widget_view(w: Widget) -> dict[str, Any]:
 
 
 async def _published_workflow_id(principal: Principal, workflow_id: str) -> str:
-    workflow = await get_workflow(principal, workflow_id)
-    if workflow.version <= 0:
-        raise NotFound("Workflow exists but is not published", code="WORKFLOW_NOT_PUBLISHED")
-    return workflow.id
+    return (await get_published_workflow(principal, workflow_id)).id
 
 
 async def _get(principal: Principal, widget_id: str) -> Widget:
-    row = await Widget.get_or_none(id=widget_id, account_id=principal.account_id)
-    if row is not None and principal.project_id is not None:
-        workflow = await row.workflow
-        if not principal.can_see_project(workflow.project_id):
-            row = None
-    if row is None:
-        raise NotFound("Widget does not exist", code="WIDGET_NOT_FOUND")
-    return row
+    return await get_bound(
+        principal, Widget, widget_id, NotFound("Widget does not exist", code="WIDGET_NOT_FOUND")
+    )
 
 
 async def insert_widget(

@@ -36,21 +36,18 @@ class ServiceRunPort:
             variables={"channel": "teams", "user_name": user},
         )
         run, _task, _headers = await runs.start_run(self.runtime, _principal(bot), body)
-        async for _seq, event in runs.stream_events(self.runtime, run.id):
+        async for _seq, event in runs.run_events(self.runtime, run.id):
             yield event
 
     async def decide(
         self, *, bot: BotConfig, run_id: str, decision: str, comment: str | None, user: str
     ) -> AsyncIterator[dict[str, Any]]:
         # The run's channel already holds the events up to the pause: follow only what's new.
-        channel = f"run:{run_id}"
-        after = await self.runtime.bus.last_seq(channel)
+        after = await self.runtime.bus.last_seq(f"run:{run_id}")
         stored = "approved" if decision == "approve" else "rejected"  # the run service's words
         await runs.decide(self.runtime, _principal(bot), run_id, stored, comment)
-        async for _seq, event in self.runtime.bus.subscribe(channel, after):
+        async for _seq, event in runs.run_events(self.runtime, run_id, after):
             yield event
-            if event.get("type") == "run:result":
-                return
 
     async def is_pending(self, *, bot: BotConfig, run_id: str) -> bool:
         run = await Run.get_or_none(id=run_id, workflow_id=bot.workflow_id)
