@@ -124,6 +124,39 @@ class Client(SqliteClient):
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         return await self.execute_query_dict(sql, values)
 
+    # Tortoise's own statements (the ORM's, outside transactions) also run in place while the
+    # lock is free; otherwise, or when busy elsewhere, the normal way. Through aiosqlite each
+    # held the lock across a thread hop and a loop pass: a burst of them (fifty chats opening
+    # at once) held up every turn's in-place statements behind it (bench/PERF-LOG.md, step 11).
+
+    async def execute_insert(self, query: str, values: list) -> int:
+        if not self._lock.locked():
+            cursor = self._cursor_now(query, values)
+            if cursor is not None:
+                self._wrote(1)
+                return cursor.lastrowid or 0
+        return await super().execute_insert(query, values)
+
+    async def execute_query(self, query: str, values: list | None = None) -> tuple[int, Any]:
+        if not self._lock.locked() and self._connection is not None:
+            conn: sqlite3.Connection = self._connection._conn
+            start = conn.total_changes
+            cursor = self._cursor_now(query.replace("\x00", "'||CHAR(0)||'"), values or [])
+            if cursor is not None:
+                rows = cursor.fetchall()
+                changed = conn.total_changes - start
+                if changed:
+                    self._wrote(1)
+                return changed or len(rows), rows
+        return await super().execute_query(query, values)
+
+    async def execute_query_dict(self, query: str, values: list | None = None) -> list[dict]:
+        if not self._lock.locked():
+            cursor = self._cursor_now(query.replace("\x00", "'||CHAR(0)||'"), values or [])
+            if cursor is not None:
+                return list(map(dict, cursor.fetchall()))  # reads (writes are counted above)
+        return await super().execute_query_dict(query, values)
+
     async def execute_in_place(self, sql: str, values: list[Any]) -> int:
         """Rows changed by a write."""
         if self._lock.locked():

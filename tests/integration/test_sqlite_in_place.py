@@ -190,6 +190,52 @@ async def test_writes_together_wait_off_the_loop_for_a_lock_held_elsewhere(
     assert (row.title, row.owner_key) == ("after the lock", "owner")
 
 
+async def test_orm_statements_run_in_place_while_the_lock_is_free(api: httpx.AsyncClient) -> None:
+    """The ORM's own statements too: each completes without suspending once (through
+    aiosqlite each held the lock across a thread hop, and a burst of them — fifty chats
+    opening at once — held up every turn's statements behind it)."""
+    session_id = await _session(api)
+    client = Session._meta.db
+
+    def at_once(awaitable: object) -> object:
+        steps = awaitable.__await__()  # type: ignore[attr-defined]
+        with pytest.raises(StopIteration) as done:
+            steps.send(None)
+        return done.value.value
+
+    assert at_once(Session.filter(id=session_id).update(title="in place")) == 1
+    row = at_once(Session.get(id=session_id))
+    assert row.title == "in place"  # type: ignore[attr-defined]
+    created = at_once(Message.create(id=new_id("msg"), session_id=session_id, role="user",
+                                     content="x", created_at=datetime.now(UTC)))  # fmt: skip
+    assert at_once(Message.filter(session_id=session_id).count()) == 1
+    assert at_once(Message.filter(session_id=session_id).values_list("id", flat=True)) == [
+        created.id  # type: ignore[attr-defined]
+    ]
+    # with the lock held (a transaction open), an ORM statement waits its turn instead
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def long_transaction() -> None:
+        async with in_transaction():
+            await Session.filter(id=session_id).update(title="in transaction")
+            entered.set()
+            await release.wait()
+
+    holder = asyncio.create_task(long_transaction())
+    await entered.wait()
+
+    async def orm_update() -> int:
+        return await Session.filter(id=session_id).update(title="after it")
+
+    write = asyncio.create_task(orm_update())
+    await asyncio.sleep(0.05)
+    assert not write.done() and client._lock.locked()
+    release.set()
+    await holder
+    assert await write == 1
+    assert (await Session.get(id=session_id)).title == "after it"
+
+
 async def test_orm_statements_after_ones_in_place_still_wait_for_another_process(
     api: httpx.AsyncClient, db_path: str
 ) -> None:
