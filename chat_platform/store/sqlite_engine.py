@@ -1,7 +1,7 @@
 """Tortoise's SQLite client, plus a way to run one statement on its connection right away, on
 the event loop's thread, when nothing else is using the connection (`store.statements` uses
-it for the statements of every chat turn). Named as the Tortoise engine of SQLite URLs by
-`store.db.tortoise_config`.
+it for the statements of every chat turn; the ORM's own statements outside transactions run
+that way too). Named as the Tortoise engine of SQLite URLs by `store.db.tortoise_config`.
 
 Why: through the client a statement costs ~64 µs of CPU (query plumbing, then a hop to
 aiosqlite's thread and back for the result); run in place, ~9 µs (bench/PERF-LOG.md). The
