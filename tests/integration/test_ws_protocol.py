@@ -7,6 +7,7 @@ resend de-duplication, resume after a seq, cancel, approvals refused to widgets,
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -288,16 +289,14 @@ class StalledSocket:
         self.closed = (code, reason)
 
 
-async def test_slow_consumer_is_cut_off_with_bounded_memory() -> None:
-    import asyncio
-
+async def serving_a_stalled_client(limits: SocketLimits) -> tuple[Any, Any, Any]:
+    """A connection whose client reads nothing, served: (socket, connection, serving task)."""
     from chat_platform.ws.connection import Connection
 
     class Runtime:
         extras: dict[str, Any] = {}  # noqa: RUF012
 
     stalled = StalledSocket()
-    limits = SocketLimits(queue_limit=10, stall_timeout_s=0.3, close_timeout_s=0.2)
     conn = Connection(stalled, Runtime(), limits)  # type: ignore[arg-type]
     conn.identity = object()  # type: ignore[assignment]
 
@@ -306,6 +305,12 @@ async def test_slow_consumer_is_cut_off_with_bounded_memory() -> None:
 
     serving = asyncio.create_task(conn.serve(on_text))
     await asyncio.sleep(0.01)
+    return stalled, conn, serving
+
+
+async def test_slow_consumer_is_cut_off_with_bounded_memory() -> None:
+    limits = SocketLimits(queue_limit=10, stall_timeout_s=0.3, close_timeout_s=0.2)
+    stalled, conn, serving = await serving_a_stalled_client(limits)
     for i in range(1, 1000):
         conn.push_event({"type": "node:text-delta", "delta": "x"}, i)
         assert conn._queue.qsize() <= limits.queue_limit
@@ -320,23 +325,8 @@ async def test_slow_consumer_is_cut_off_with_bounded_memory() -> None:
 
 
 async def test_an_overflow_past_its_limit_closes_at_once() -> None:
-    import asyncio
-
-    from chat_platform.ws.connection import Connection
-
-    class Runtime:
-        extras: dict[str, Any] = {}  # noqa: RUF012
-
-    stalled = StalledSocket()
     limits = SocketLimits(queue_limit=10, stall_timeout_s=60, overflow_limit=100)
-    conn = Connection(stalled, Runtime(), limits)  # type: ignore[arg-type]
-    conn.identity = object()  # type: ignore[assignment]
-
-    async def on_text(text: str) -> None:
-        raise AssertionError("nothing is read")
-
-    serving = asyncio.create_task(conn.serve(on_text))
-    await asyncio.sleep(0.01)
+    stalled, conn, serving = await serving_a_stalled_client(limits)
     for i in range(1, 10_000):
         conn.push_event({"type": "node:text-delta", "delta": "x"}, i)
         if conn._overflow is not None:
@@ -513,14 +503,19 @@ def test_resume_after_seq_gets_everything_missed_once_in_order(chat: Chat) -> No
         assert ready["resumed"] is False and len(ready["messages"]) == 4
 
 
-def test_cancel_a_running_turn(chat: Chat) -> None:
+def start_a_long_turn(chat: Chat, ws: Any) -> str:
+    """A turn of 50 words, 200 ms apart, streaming on `ws`: its run id once it answers."""
     wf = chat.call(stored_workflow, graph=echo_graph(delay_ms=200))
+    auth_key(chat, ws)
+    open_session(ws, workflow_id=wf)
+    ws.send_json({"type": "message.send", "content": " ".join(["w"] * 50)})
+    return until(ws, "node:text-delta")[1]["runId"]
+
+
+def test_cancel_a_running_turn(chat: Chat) -> None:
     with chat.connect(origin=None) as ws:
-        auth_key(chat, ws)
-        open_session(ws, workflow_id=wf)
-        ws.send_json({"type": "message.send", "content": " ".join(["w"] * 50)})
-        frames = until(ws, "node:text-delta")
-        ws.send_json({"type": "run.cancel", "run_id": frames[1]["runId"]})
+        run_id = start_a_long_turn(chat, ws)
+        ws.send_json({"type": "run.cancel", "run_id": run_id})
         rest = until(ws, "run:complete")
     assert rest[-1]["status"] == "cancelled"
     assert not [f for f in rest if f["type"] == "error"]
@@ -528,12 +523,8 @@ def test_cancel_a_running_turn(chat: Chat) -> None:
 
 def test_a_cancel_from_another_process_stops_the_turn(chat: Chat) -> None:
     """The turn runs here; another process's cancel arrives on the run's control channel."""
-    wf = chat.call(stored_workflow, graph=echo_graph(delay_ms=200))
     with chat.connect(origin=None) as ws:
-        auth_key(chat, ws)
-        open_session(ws, workflow_id=wf)
-        ws.send_json({"type": "message.send", "content": " ".join(["w"] * 50)})
-        run_id = until(ws, "node:text-delta")[1]["runId"]
+        run_id = start_a_long_turn(chat, ws)
         chat.call(chat.runtime.bus.publish, f"control:{run_id}", {"type": "other"})
         chat.call(chat.runtime.bus.publish, f"control:{run_id}", {"type": "cancel"})
         rest = until(ws, "run:complete")
