@@ -129,33 +129,35 @@ class Client(SqliteClient):
     # held the lock across a thread hop and a loop pass: a burst of them (fifty chats opening
     # at once) held up every turn's in-place statements behind it (bench/PERF-LOG.md, step 11).
 
+    def _orm_now(self, query: str, values: list | None) -> sqlite3.Cursor | None:
+        """An ORM statement run right now, or None: the lock is held, or busy elsewhere."""
+        if self._lock.locked():
+            return None
+        return self._cursor_now(query.replace("\x00", "'||CHAR(0)||'"), values or [])
+
     async def execute_insert(self, query: str, values: list) -> int:
-        if not self._lock.locked():
-            cursor = self._cursor_now(query, values)
-            if cursor is not None:
-                self._wrote(1)
-                return cursor.lastrowid or 0
-        return await super().execute_insert(query, values)
+        cursor = self._orm_now(query, values)
+        if cursor is None:
+            return await super().execute_insert(query, values)
+        self._wrote(1)
+        return cursor.lastrowid or 0
 
     async def execute_query(self, query: str, values: list | None = None) -> tuple[int, Any]:
-        if not self._lock.locked() and self._connection is not None:
-            conn: sqlite3.Connection = self._connection._conn
-            start = conn.total_changes
-            cursor = self._cursor_now(query.replace("\x00", "'||CHAR(0)||'"), values or [])
-            if cursor is not None:
-                rows = cursor.fetchall()
-                changed = conn.total_changes - start
-                if changed:
-                    self._wrote(1)
-                return changed or len(rows), rows
-        return await super().execute_query(query, values)
+        before = self._connection._conn.total_changes if self._connection is not None else 0
+        cursor = self._orm_now(query, values)
+        if cursor is None:
+            return await super().execute_query(query, values)
+        rows = cursor.fetchall()
+        changed = cursor.connection.total_changes - before
+        if changed:
+            self._wrote(1)
+        return changed or len(rows), rows
 
     async def execute_query_dict(self, query: str, values: list | None = None) -> list[dict]:
-        if not self._lock.locked():
-            cursor = self._cursor_now(query.replace("\x00", "'||CHAR(0)||'"), values or [])
-            if cursor is not None:
-                return list(map(dict, cursor.fetchall()))  # reads (writes are counted above)
-        return await super().execute_query_dict(query, values)
+        cursor = self._orm_now(query, values)
+        if cursor is None:
+            return await super().execute_query_dict(query, values)
+        return list(map(dict, cursor.fetchall()))  # reads (writes are counted above)
 
     async def execute_in_place(self, sql: str, values: list[Any]) -> int:
         """Rows changed by a write."""
