@@ -182,11 +182,7 @@ class Connection:
         except SubscriberOverflow:
             self._slow_consumer()
             return
-        except ApiError as exc:
-            self.send_error(exc)
-            self.close(CLOSE_TRY_AGAIN, exc.message)
-            return
-        except Exception:
+        except Exception:  # the bus unreachable (Redis down): the client resumes later
             log.exception("following a session failed")
             self.close(CLOSE_INTERNAL, "event stream failed; reconnect with resume_after_seq")
             return
