@@ -39,7 +39,7 @@ log = logging.getLogger("chat_platform.bus")
 
 REPLAY_LOG_SIZE = 5000
 REPLAY_TTL_S = 3600
-MEMORY_MAX_EVENTS = 50_000  # all the memory bus's logs together (~1 KB each at most)
+MEMORY_MAX_EVENTS = 50_000  # all the memory bus's logs together (JSON, ~1 KB each at most)
 QUEUE_LIMIT = 10_000
 
 
@@ -253,7 +253,12 @@ class MemoryEventBus(_Following):
     run's events forever; a session channel used again starts over at a fresh `seq_base`.
     The logs also hold at most about `max_events` events in all: past that, the least recently
     used channels nobody follows are forgotten first (at 200 turns/s an hour of logs would
-    be gigabytes). A forgotten channel cannot be replayed; its clients reload the history."""
+    be gigabytes). A forgotten channel cannot be replayed; its clients reload the history.
+
+    Logged events are kept as JSON text, as on Redis: (seq, str) is a pair the garbage
+    collector stops tracking, where (seq, dict) pairs piled up in its oldest generation and
+    every full collection walked them all (tens of ms under load, a pause for every turn in
+    flight). Replay decodes them; live delivery hands over the published dict itself."""
 
     def __init__(
         self,
@@ -263,7 +268,7 @@ class MemoryEventBus(_Following):
     ) -> None:
         self._router = _LocalRouter()
         self._seq: dict[str, int] = {}
-        self._logs: dict[str, deque[tuple[int, dict[str, Any]]]] = {}
+        self._logs: dict[str, deque[tuple[int, str]]] = {}
         self._log_size = log_size
         self._ttl_s = ttl_s
         self._max_events = max_events
@@ -316,7 +321,9 @@ class MemoryEventBus(_Following):
             log_ = self._logs[channel] = deque(maxlen=self._log_size)
         if len(log_) < self._log_size:
             self._events += 1
-        log_.append((seq, event))
+        # text, not orjson's bytes: each of those holds a ~4 KB heap block (~4 KB per logged
+        # event in RSS, measured); the decoded copy is its own size
+        log_.append((seq, json_codec.dumps(event)))
         if self._events > self._max_events:
             self._expire(time.monotonic(), down_to=self._max_events * 9 // 10)
         self._router.route(channel, seq, event)
@@ -336,7 +343,8 @@ class MemoryEventBus(_Following):
 
     async def _backlog(self, channel: str, after_seq: int | None) -> tuple[list[Item], int]:
         after = self._counter(channel) if after_seq is None else after_seq
-        return [item for item in self._logs.get(channel, ()) if item[0] > after], after
+        logged = self._logs.get(channel, ())
+        return [(seq, json_codec.loads(data)) for seq, data in logged if seq > after], after
 
 
 # KEYS: seq counter, log, pub/sub channel. ARGV: event, log size, TTL, seq base.
