@@ -162,8 +162,7 @@ class RunManager:
             return await self._execute(job)
 
     async def _publish(self, job: TurnJob, payload: dict[str, Any]) -> None:
-        for channel in job.channels:
-            await self.runtime.bus.publish(channel, payload)
+        await self.runtime.bus.publish_to(job.channels, payload)
 
     async def _execute(self, job: TurnJob) -> dict[str, Any]:
         providers = build_registry(

@@ -107,6 +107,20 @@ async def test_a_forgotten_counter_restarts_above_every_seq_already_seen(bus: An
         assert await MemoryEventBus().last_seq(channel) > old[-1] + 5000
 
 
+async def test_publish_to_numbers_the_event_on_each_channel_of_its_own(bus: Any) -> None:
+    run, session = f"run:{uuid.uuid4().hex}", f"session:{uuid.uuid4().hex}"
+    follower = bus.subscribe(session, await bus.last_seq(session))
+    first = await bus.publish(session, {"n": 0})
+    assert await bus.publish_to([run, session], {"n": 1, "usage": {"in": 2}}) == [1, first + 1]
+    assert await bus.publish_to([run], {"n": 2}) == [2]
+    assert await take(follower, 2) == [(first, {"n": 0}), (first + 1, {"n": 1, "usage": {"in": 2}})]
+    assert await take(bus.subscribe(run, 0), 2) == [
+        (1, {"n": 1, "usage": {"in": 2}}),
+        (2, {"n": 2}),
+    ]
+    await follower.aclose()
+
+
 async def test_memory_bus_forgets_idle_channels_but_not_followed_ones() -> None:
     bus = MemoryEventBus(ttl_s=60)
     await bus.publish("run:idle", {"n": 1})
