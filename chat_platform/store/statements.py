@@ -4,7 +4,8 @@ Why: building these queries through Tortoise's query builder (pypika copies, fil
 resolution) was ~15 % of a turn's CPU in the load bench, and each hop through Tortoise's
 SQLite client another ~55 µs (bench/PERF-LOG.md). The SQL here is built once per statement
 shape and dialect; values go through the same `Field.to_db_value` conversions as Tortoise's
-`update()`, so rows are stored exactly as the ORM stores them. They run on the connection the
+`update()` (aware UTC datetimes on SQLite straight to the text its adapter would write), so
+rows are stored exactly as the ORM stores them. They run on the connection the
 model resolves to (a transaction's, inside one) — on SQLite in place when it is free
 (`store.sqlite_engine`).
 May import: tortoise, the standard library, store.models and store.sqlite_engine.
@@ -13,11 +14,15 @@ May import: tortoise, the standard library, store.models and store.sqlite_engine
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.context import require_context
+from tortoise.fields import DatetimeField, Field
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -49,6 +54,44 @@ def _dialect_sql(sql: str, dialect: str) -> str:
     return re.sub(r"\?", lambda _m: f"${next(count)}", sql)
 
 
+def _db(model: type[Model]) -> BaseDBAsyncClient:
+    """`model._meta.db` (a transaction's connection inside one) without its per-call import
+    (an import statement in a function costs ~6 µs here: a failed attribute lookup)."""
+    return require_context().connections.get(model._meta.default_connection)
+
+
+def sqlite_timestamp(value: datetime) -> str:
+    """`value.isoformat(" ")` — how Tortoise stores a datetime on SQLite — for an aware UTC
+    datetime, from a per-second prefix: isoformat formats through the C printf machinery
+    (~7,000 instructions a call; a turn stores ~8)."""
+    global _second
+    key = (value.year, value.month, value.day, value.hour, value.minute, value.second)
+    if _second[0] != key:
+        _second = (key, value.replace(microsecond=0, tzinfo=None).isoformat(" "))
+    micro = value.microsecond
+    return f"{_second[1]}.{micro:06d}+00:00" if micro else f"{_second[1]}+00:00"
+
+
+_second: tuple[tuple[int, ...], str] = ((), "")
+
+
+def _converter(model: type[Model], field: Field, dialect: str) -> Callable[[Any], Any]:
+    """A field's Python value → its column value: `Field.to_db_value`, as Tortoise's own
+    statements convert it; but an aware UTC datetime on SQLite goes straight to the text
+    Tortoise's sqlite3 adapter would make of it (`to_db_value` returns such a value as it
+    is, and the adapter's lookup and call cost more than the rest of a statement's values)."""
+    to_db = partial(field.to_db_value, instance=model)
+    if dialect != "sqlite" or not isinstance(field, DatetimeField) or field.validators:
+        return to_db
+
+    def timestamp(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is UTC:
+            return sqlite_timestamp(value)
+        return to_db(value)
+
+    return timestamp
+
+
 def _column(model: type[Model], name: str) -> str:
     return f'"{model._meta.fields_db_projection[name]}"'
 
@@ -57,20 +100,38 @@ def _table(model: type[Model]) -> str:
     return f'"{model._meta.db_table}"'
 
 
-_PLANS: dict[type[Model], list[tuple[str, Any]]] = {}
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What the statements of one model on one dialect need, worked out once."""
+
+    insert_sql: str
+    columns: list[tuple[str, Any, Callable[[Any], Any]]]  # (name, default, convert), in order
+    convert: dict[str, Callable[[Any], Any]]  # field name → its converter
+    names: frozenset[str]
 
 
-def _insert_plan(model: type[Model]) -> list[tuple[str, Any]]:
-    """(field name, field) of every column, in table order."""
-    plan = _PLANS.get(model)
-    if plan is None:
-        if model._meta.generated_db_fields:
+_SHAPES: dict[tuple[type[Model], str], _Shape] = {}
+
+
+def _shape(model: type[Model], dialect: str) -> _Shape:
+    shape = _SHAPES.get((model, dialect))
+    if shape is None:
+        meta = model._meta
+        if meta.generated_db_fields:
             raise TypeError(f"{model.__name__} has generated columns: use Model.create")
-        fields_map = model._meta.fields_map
-        plan = _PLANS[model] = [
-            (name, fields_map[name]) for name in model._meta.fields_db_projection
-        ]
-    return plan
+        names = list(meta.fields_db_projection)
+        convert = {name: _converter(model, meta.fields_map[name], dialect) for name in names}
+        columns = ", ".join(_column(model, name) for name in names)
+        marks = ", ".join("?" for _ in names)
+        shape = _SHAPES[(model, dialect)] = _Shape(
+            insert_sql=_dialect_sql(
+                f"INSERT INTO {_table(model)} ({columns}) VALUES ({marks})", dialect
+            ),
+            columns=[(name, meta.fields_map[name].default, convert[name]) for name in names],
+            convert=convert,
+            names=frozenset(names),
+        )
+    return shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,34 +147,24 @@ class Write:
 def insert_write(model: type[Model], **fields: Any) -> Write:
     """`Model.create(**fields)` without building a model instance: a column not given takes
     its field's default (None without one). Timestamps must be given (no auto_now here)."""
-    db = model._meta.db
-    dialect = db.capabilities.dialect
-    key = ("insert", model, dialect)
-    sql = _SQL.get(key)
-    plan = _insert_plan(model)
-    if sql is None:
-        columns = ", ".join(_column(model, name) for name, _ in plan)
-        marks = ", ".join("?" for _ in plan)
-        sql = _SQL[key] = _dialect_sql(
-            f"INSERT INTO {_table(model)} ({columns}) VALUES ({marks})", dialect
-        )
-    unknown = fields.keys() - model._meta.fields_db_projection.keys()
-    if unknown:
-        raise TypeError(f"{model.__name__} has no columns {sorted(unknown)}")
+    db = _db(model)
+    shape = _shape(model, db.capabilities.dialect)
+    if not fields.keys() <= shape.names:
+        unknown = sorted(fields.keys() - shape.names)
+        raise TypeError(f"{model.__name__} has no columns {unknown}")
     values = []
-    for name, field in plan:
+    for name, default, convert in shape.columns:
         if name in fields:
             value = fields[name]
         else:
-            default = field.default
             value = default() if callable(default) else default
-        values.append(field.to_db_value(value, model))
-    return Write(db, sql, values)
+        values.append(convert(value))
+    return Write(db, shape.insert_sql, values)
 
 
 def update_write(model: type[Model], pk: str, **fields: Any) -> Write:
     """`Model.filter(pk=pk).update(**fields)` without the query builder."""
-    db = model._meta.db
+    db = _db(model)
     dialect = db.capabilities.dialect
     key = ("update", model, tuple(fields), dialect)
     sql = _SQL.get(key)
@@ -123,8 +174,8 @@ def update_write(model: type[Model], pk: str, **fields: Any) -> Write:
         sql = _SQL[key] = _dialect_sql(
             f"UPDATE {_table(model)} SET {sets} WHERE {pk_column} = ?", dialect
         )
-    fields_map = model._meta.fields_map
-    values = [fields_map[name].to_db_value(value, model) for name, value in fields.items()]
+    convert = _shape(model, dialect).convert
+    values = [convert[name](value) for name, value in fields.items()]
     values.append(pk)
     return Write(db, sql, values)
 
@@ -174,13 +225,13 @@ def recent_messages_sql(dialect: str) -> str:
 
 async def recent_messages(session_id: str, limit: int) -> list[dict[str, Any]]:
     """role and content of a session's newest `limit` messages, newest first."""
-    db = Message._meta.db
+    db = _db(Message)
     return await query(db, recent_messages_sql(db.capabilities.dialect), [session_id, limit])
 
 
 async def session_target(session_id: str) -> dict[str, Any] | None:
     """What a turn needs of a session, its workflow and its project, in one query."""
-    db = Session._meta.db
+    db = _db(Session)
     dialect = db.capabilities.dialect
     key = ("target", dialect)
     sql = _SQL.get(key)

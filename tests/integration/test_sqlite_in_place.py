@@ -63,6 +63,14 @@ async def test_rows_written_in_place_read_back_like_orm_rows(api: httpx.AsyncCli
     for field in ("role", "content", "type", "status", "created_at", "feedback"):
         assert getattr(fast, field) == getattr(orm, field), field
     assert fast.created_at == stamp and fast.status == "complete" and fast.type == "text"
+    # the stored text too, whole seconds included (isoformat leaves out a zero fraction)
+    whole = stamp.replace(second=16, microsecond=0)
+    await statements.insert(Message, id="msg_in_place_2", created_at=whole, **fields)
+    await Message.create(id="msg_orm_2", created_at=whole, **fields)
+    conn = Session._meta.db._connection._conn
+    texts = dict(conn.execute("SELECT id, created_at FROM messages WHERE id LIKE 'msg_%'"))
+    assert texts["msg_in_place"] == texts["msg_orm"] == "2026-11-23 12:30:15.123456+00:00"
+    assert texts["msg_in_place_2"] == texts["msg_orm_2"] == "2026-11-23 12:30:16+00:00"
 
     assert await statements.update_by_pk(Session, session_id, title="renamed") == 1
     assert (await Session.get(id=session_id)).title == "renamed"
