@@ -12,7 +12,7 @@ left out of `branches`. The first `end` reached finishes the run (other branches
 cancelled); running out of edges completes it with the last output. An approval pauses the
 run: `outcome.state` is a JSON-able RunState that `resume_run` continues in any process.
 Cancelling the consuming task cancels every branch cleanly.
-May import: the standard library, chat_platform.errors/expressions/providers.base, engine.
+May import: the standard library, chat_platform.errors/ids/expressions/providers.base, engine.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from chat_platform.engine.definition import CompiledWorkflow, Edge, Node, fan_out_edges
@@ -46,6 +45,7 @@ from chat_platform.engine.nodes import EXECUTORS, NodeResult
 from chat_platform.engine.state import RunState
 from chat_platform.errors import ExpressionError, ProviderError, ProviderTimeout
 from chat_platform.expressions import flatten_context, stringify
+from chat_platform.ids import now_iso
 from chat_platform.providers.base import ChatMessage, ProviderRegistry, TokenUsage
 
 PREVIEW_CHARS = 200
@@ -105,11 +105,6 @@ def _first_control(group: BaseExceptionGroup) -> BaseException:
             if isinstance(e, kind):
                 return e
     return flat[0]
-
-
-def _now_iso() -> str:
-    """2026-01-15T10:30:00.000Z (isoformat is C; strftime cost several µs per event)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 class WorkflowRun:
@@ -357,7 +352,7 @@ class WorkflowRun:
                 0,
             )
         await self.emit(NodeStart(self.run_id, node.id, node.type, node.label))
-        started_at = _now_iso()
+        started_at = now_iso()
         t0 = time.perf_counter()
         try:
             result = await EXECUTORS[node.kind](self, node, last_output, prev)
@@ -408,7 +403,7 @@ class WorkflowRun:
                 "nodeType": node.type,
                 "nodeLabel": node.label,
                 "status": "failed",
-                "startedAt": _now_iso(),
+                "startedAt": now_iso(),
                 "durationMs": duration,
                 "outputPreview": "",
                 "tokenUsage": None,

@@ -8,7 +8,8 @@ shape and dialect; values go through the same `Field.to_db_value` conversions as
 rows are stored exactly as the ORM stores them. They run on the connection the
 model resolves to (a transaction's, inside one) — on SQLite in place when it is free
 (`store.sqlite_engine`).
-May import: tortoise, the standard library, store.models and store.sqlite_engine.
+May import: tortoise, the standard library, chat_platform.ids, store.models and
+store.sqlite_engine.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tortoise.fields import DatetimeField, Field
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from chat_platform.ids import utc_second
 from chat_platform.store.models import Message, Project, Session, Workflow
 from chat_platform.store.sqlite_engine import Client as InPlaceClient
 
@@ -62,17 +64,10 @@ def _db(model: type[Model]) -> BaseDBAsyncClient:
 
 def sqlite_timestamp(value: datetime) -> str:
     """`value.isoformat(" ")` — how Tortoise stores a datetime on SQLite — for an aware UTC
-    datetime, from a per-second prefix: isoformat formats through the C printf machinery
-    (~7,000 instructions a call; a turn stores ~8)."""
-    global _second
-    key = (value.year, value.month, value.day, value.hour, value.minute, value.second)
-    if _second[0] != key:
-        _second = (key, value.replace(microsecond=0, tzinfo=None).isoformat(" "))
+    datetime (isoformat leaves out a zero fraction)."""
     micro = value.microsecond
-    return f"{_second[1]}.{micro:06d}+00:00" if micro else f"{_second[1]}+00:00"
-
-
-_second: tuple[tuple[int, ...], str] = ((), "")
+    second = utc_second(value, " ")
+    return f"{second}.{micro:06d}+00:00" if micro else f"{second}+00:00"
 
 
 def _converter(model: type[Model], field: Field, dialect: str) -> Callable[[Any], Any]:

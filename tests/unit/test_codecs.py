@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from chat_platform import json_codec
-from chat_platform.engine.runner import _now_iso
-from chat_platform.ids import has_prefix, iso, new_id
+from chat_platform.ids import has_prefix, iso, new_id, now_iso
+from chat_platform.store.statements import sqlite_timestamp
 
 
 def stdlib(value: object) -> str:
@@ -78,7 +78,13 @@ def test_timestamps_are_utc_milliseconds_with_z() -> None:
     plus2 = timezone(timedelta(hours=2))
     assert iso(datetime(2026, 1, 15, 12, 30, 0, 5000, tzinfo=plus2)) == "2026-01-15T10:30:00.005Z"
     assert iso(None) is None
-    now = _now_iso()
+    # formatted once per second: the next second, and a return to an earlier one, are new
+    second = datetime(2026, 1, 15, 10, 30, 1, tzinfo=UTC)
+    assert iso(second) == "2026-01-15T10:30:01.000Z"
+    assert iso(second - timedelta(days=400)) == "2024-12-11T10:30:01.000Z"
+    assert sqlite_timestamp(second) == "2026-01-15 10:30:01+00:00"  # the storage form's own
+    assert iso(second + timedelta(microseconds=1500)) == "2026-01-15T10:30:01.001Z"
+    now = now_iso()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", now)
     parsed = datetime.fromisoformat(now.replace("Z", "+00:00"))
     assert abs(parsed - datetime.now(UTC)) < timedelta(seconds=5)
