@@ -53,6 +53,16 @@ CHECKPOINT_EVERY_S = 5.0
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
 
+def _null(value: None) -> None:
+    return value
+
+
+# sqlite3 binds int, float and str directly but "adapts" None: with no adapter registered it
+# looks up `__adapt__` on its protocol type, which formats an AttributeError and drops it
+# (~0.16 µs per NULL; a turn binds ~40). A registered adapter is found at once.
+sqlite3.register_adapter(type(None), _null)
+
+
 class _Lock(asyncio.Lock):
     """The client's lock. Whoever takes it runs statements the normal way, on aiosqlite's
     thread where waiting for another process is fine: with the normal busy timeout."""
