@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from tortoise.connection import connections
+from tortoise.context import require_context
 
 from chat_platform.store import statements
 
@@ -35,7 +35,7 @@ _next_connection_id = itertools.count(1)
 
 
 async def cache_stamp() -> tuple[Any, ...]:
-    conn = connections.get("default")
+    conn = require_context().connections.get("default")  # the proxy imports per call
     if getattr(conn.capabilities, "dialect", "") == "sqlite":
         ident = _connection_ids.get(conn)
         if ident is None:
