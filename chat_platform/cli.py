@@ -41,6 +41,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from chat_platform.ws.server_protocol import WebSocketProtocol
+
     settings = _settings()
     asyncio.run(migrate_database(settings.database_url))
     from chat_platform.services.demo import announce_demo
@@ -52,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        ws="auto",
+        ws=WebSocketProtocol,  # uvicorn's websockets protocol, frames of a burst in one write
         ws_per_message_deflate=False,
         ws_max_size=1024 * 1024,
         log_level=args.log_level,

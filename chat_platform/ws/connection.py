@@ -33,6 +33,7 @@ from chat_platform.services.auth import Principal
 from chat_platform.services.visitors import Visitor
 from chat_platform.services.widgets import ChatWidget
 from chat_platform.ws.frames import error_frame
+from chat_platform.ws.server_protocol import SEND_MANY
 
 log = logging.getLogger("chat_platform.ws")
 
@@ -238,12 +239,24 @@ class Connection:
                 await asyncio.wait_for(self.ws.close(code, reason), self.limits.close_timeout_s)
 
     async def _send_loop(self) -> None:
+        """Everything queued goes out at each wake: in one write where the server can
+        (`ws.server_protocol`), frame by frame elsewhere."""
+        queue = self._queue
+        send_many = SEND_MANY in self.ws.scope.get("extensions", {})
         while True:
-            frame = await self._queue.get()
+            frames = [await queue.get()]
+            while not queue.empty():
+                frames.append(queue.get_nowait())
             try:
-                await self.ws.send_text(json_codec.dumps(frame))
+                if send_many and len(frames) > 1:
+                    texts = [json_codec.dumps(frame) for frame in frames]
+                    await self.ws.send({"type": "websocket.send", "texts": texts})
+                else:
+                    for frame in frames:
+                        await self.ws.send_text(json_codec.dumps(frame))
             finally:
-                self._queue.task_done()
+                for _ in frames:
+                    queue.task_done()
 
     async def _read_loop(self, on_text: Callable[[str], Awaitable[None]]) -> None:
         while True:

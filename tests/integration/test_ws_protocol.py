@@ -269,6 +269,7 @@ class StalledSocket:
 
     client = None
     headers: dict[str, str] = {}  # noqa: RUF012
+    scope: dict[str, Any] = {"type": "websocket", "extensions": {}}  # noqa: RUF012
 
     def __init__(self) -> None:
         import asyncio
