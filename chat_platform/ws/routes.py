@@ -1,4 +1,4 @@
-"""The chat WebSocket's route, mounted by `chat_platform.http.routes` next to the API."""
+"""The chat WebSocket's route, `/ws` under the API's mount (`chat_platform.http.routes`)."""
 
 from __future__ import annotations
 
@@ -6,4 +6,4 @@ from starlette.routing import BaseRoute, WebSocketRoute
 
 from chat_platform.ws.endpoint import chat_socket
 
-routes: list[BaseRoute] = [WebSocketRoute("/api/v1/ws", chat_socket)]
+routes: list[BaseRoute] = [WebSocketRoute("/ws", chat_socket)]

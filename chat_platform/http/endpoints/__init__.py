@@ -16,14 +16,16 @@ from chat_platform.http.endpoints import (
     workflows,
 )
 
+# Starlette tries routes in order (a regex match each): the chat turn's own first. Paths are
+# anchored patterns, so the order changes no match.
 ENDPOINT_MODULES: list[ModuleType] = [
+    runs,
+    sessions,
     projects,
     workflows,
     secrets,
-    sessions,
     keys,
     audit,
-    runs,
     teams,
     widgets,
 ]
