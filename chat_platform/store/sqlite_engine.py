@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import threading
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import aiosqlite
@@ -51,6 +53,19 @@ BUSY_TIMEOUT_MS = 5000  # the normal path's wait for another process's write (sq
 CHECKPOINT_EVERY = 1000
 CHECKPOINT_EVERY_S = 5.0
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+@functools.lru_cache(maxsize=256)
+def _row_dicts(names: tuple[str, ...]) -> Callable[[list[tuple[Any, ...]]], list[dict[str, Any]]]:
+    """Rows → dicts keyed by `names`, as one generated comprehension with literal keys (the
+    way namedtuple and dataclasses build their code): a turn's 40-row history in ~2 µs, where
+    `dict(zip(names, row))` per row took ~13 µs. Names are column names, written as repr()."""
+    variables = [f"_{i}" for i in range(len(names))]
+    keys = ", ".join(f"{name!r}: {var}" for name, var in zip(names, variables, strict=True))
+    unpack = "".join(f"{var}," for var in variables)
+    if not names:
+        return lambda rows: [{} for _ in rows]
+    return eval(f"lambda rows: [{{{keys}}} for {unpack} in rows]")
 
 
 def _null(value: None) -> None:
@@ -130,8 +145,8 @@ class Client(SqliteClient):
         cursor = self._cursor_now(sql, values)
         if cursor is not None:
             cursor.row_factory = None  # plain tuples: a Python row factory cost ~1.5 µs/row
-            names = [column[0] for column in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            names = tuple(column[0] for column in cursor.description)
+            return _row_dicts(names)(cursor.fetchall())
         return await self.execute_query_dict(sql, values)
 
     # Tortoise's own statements (the ORM's, outside transactions) also run in place while the

@@ -76,6 +76,12 @@ async def test_rows_written_in_place_read_back_like_orm_rows(api: httpx.AsyncCli
     assert (await Session.get(id=session_id)).title == "renamed"
     rows = await statements.recent_messages(session_id, 1)
     assert rows == [{"role": "user", "content": "héllo ☃"}]
+    odd = await statements.query(  # any column names, as the row dicts' keys
+        Session._meta.db,
+        """SELECT 1 AS "it's {a}", 'x' AS b, NULL AS b2 UNION SELECT 2, 'y', 3""",
+        [],
+    )
+    assert odd == [{"it's {a}": 1, "b": "x", "b2": None}, {"it's {a}": 2, "b": "y", "b2": 3}]
     with pytest.raises(IntegrityError):  # the ORM's error type, as callers expect
         await statements.insert(
             Message, id="msg_in_place", session_id=session_id, role="user", content="x",
