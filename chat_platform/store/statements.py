@@ -76,15 +76,22 @@ def _converter(model: type[Model], field: Field, dialect: str) -> Callable[[Any]
     Tortoise's sqlite3 adapter would make of it (`to_db_value` returns such a value as it
     is, and the adapter's lookup and call cost more than the rest of a statement's values)."""
     to_db = partial(field.to_db_value, instance=model)
-    if dialect != "sqlite" or not isinstance(field, DatetimeField) or field.validators:
-        return to_db
+    if dialect == "sqlite" and isinstance(field, DatetimeField) and not field.validators:
 
-    def timestamp(value: Any) -> Any:
-        if type(value) is datetime and value.tzinfo is UTC:
-            return sqlite_timestamp(value)
-        return to_db(value)
+        def timestamp(value: Any) -> Any:
+            if type(value) is datetime and value.tzinfo is UTC:
+                return sqlite_timestamp(value)
+            return None if value is None and field.null else to_db(value)
 
-    return timestamp
+        return timestamp
+    if field.null and type(field).__module__.startswith("tortoise.fields."):
+        # Tortoise's own fields store None as NULL, validators skipped (a run row has ~10)
+
+        def nullable(value: Any) -> Any:
+            return None if value is None else to_db(value)
+
+        return nullable
+    return to_db
 
 
 def _column(model: type[Model], name: str) -> str:
