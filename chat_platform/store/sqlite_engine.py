@@ -37,10 +37,13 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import sqlite3
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiosqlite
@@ -76,6 +79,14 @@ def _null(value: None) -> None:
 # looks up `__adapt__` on its protocol type, which formats an AttributeError and drops it
 # (~0.16 µs per NULL; a turn binds ~40). A registered adapter is found at once.
 sqlite3.register_adapter(type(None), _null)
+
+
+def _lowest_priority() -> None:
+    """This thread at nice 19 (Linux: a thread's own priority; elsewhere it is left alone,
+    as setpriority would renice the whole process)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 class _Lock(asyncio.Lock):
@@ -115,7 +126,12 @@ class Client(SqliteClient):
         await self._post_connect()
         self._writes_here = 0
         self._checkpoints: set[asyncio.Task[None]] = set()
-        self._checkpointing = threading.Lock()
+        # One thread, so checkpoints never overlap; at the lowest priority, so under load it
+        # takes CPU time nothing else wants (at normal priority each checkpoint, ~15–25 ms of
+        # page copying every ~200 turns, delayed every turn in flight: bench/PERF-LOG.md).
+        self._checkpointer = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sqlite-checkpoint", initializer=_lowest_priority
+        )
         if ":memory:" not in self.filename:  # an in-memory database has no WAL to checkpoint
             self._checkpoint_soon(CHECKPOINT_EVERY_S)
 
@@ -124,19 +140,21 @@ class Client(SqliteClient):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        checkpointer = getattr(self, "_checkpointer", None)
+        if checkpointer is not None:
+            checkpointer.shutdown(wait=False, cancel_futures=True)
         await super().close()
 
     def _checkpoint_now(self) -> None:
-        """A PASSIVE checkpoint on a worker thread, on a short-lived connection of its own: it
-        copies what it can without taking (or waiting for) the client's lock, so turns go on
-        meanwhile (through the client's connection it held them all up for ~100 ms)."""
-        with self._checkpointing:  # the periodic and the write-count one never overlap
-            uri = f"file:{urllib.parse.quote(self.filename)}?mode=rw"  # never creates a file
-            conn = sqlite3.connect(uri, uri=True, timeout=0, check_same_thread=False)
-            try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            finally:
-                conn.close()
+        """A PASSIVE checkpoint on the checkpoint thread, on a short-lived connection of its
+        own: it copies what it can without taking (or waiting for) the client's lock, so turns
+        go on meanwhile (through the client's connection it held them all up for ~100 ms)."""
+        uri = f"file:{urllib.parse.quote(self.filename)}?mode=rw"  # never creates a file
+        conn = sqlite3.connect(uri, uri=True, timeout=0, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            conn.close()
 
     async def query_in_place(self, sql: str, values: list[Any]) -> list[dict[str, Any]]:
         """The rows of a read, as dicts."""
@@ -262,7 +280,8 @@ class Client(SqliteClient):
         async def checkpoint() -> None:
             await asyncio.sleep(delay_s)
             try:
-                await asyncio.to_thread(self._checkpoint_now)
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._checkpointer, self._checkpoint_now)
             except Exception:  # the next one will do
                 log.warning("WAL checkpoint failed", exc_info=True)
             if delay_s:  # the periodic one schedules its successor
