@@ -25,8 +25,8 @@ Why this is safe:
 - Writes that belong together (`execute_together_in_place`) run in one transaction, in
   place: one commit instead of one per statement (~55 µs each).
 - It never checkpoints on the loop: automatic checkpoints are off, and a PASSIVE checkpoint
-  runs on a worker thread and a connection of its own every CHECKPOINT_EVERY_S seconds and
-  after every CHECKPOINT_EVERY writes made here.
+  runs on a low-priority thread and a connection of its own every CHECKPOINT_EVERY_S seconds
+  and after every CHECKPOINT_EVERY writes made here.
 - Errors are Tortoise's (`IntegrityError`, `OperationalError`), as through the client.
 May import: tortoise, aiosqlite and the standard library.
 """
