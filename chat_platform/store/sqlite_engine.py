@@ -53,7 +53,10 @@ from tortoise.exceptions import IntegrityError, OperationalError
 log = logging.getLogger("chat_platform.store")
 
 BUSY_TIMEOUT_MS = 5000  # the normal path's wait for another process's write (sqlite3's default)
-CHECKPOINT_EVERY = 1000
+# Writes between checkpoints: a turn writes ~5 frames of 4 KB, so 200 writes leave ~4 MB of
+# WAL to copy and sync. At 1,000 (~20 MB) each checkpoint's sync of the WAL held up the turns
+# in flight for ~5 ms: C=10 p99 17–24 ms against 10–15 (bench/PERF-LOG.md, step 12).
+CHECKPOINT_EVERY = 200
 CHECKPOINT_EVERY_S = 5.0
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
@@ -127,8 +130,8 @@ class Client(SqliteClient):
         self._writes_here = 0
         self._checkpoints: set[asyncio.Task[None]] = set()
         # One thread, so checkpoints never overlap; at the lowest priority, so under load it
-        # takes CPU time nothing else wants (at normal priority each checkpoint, ~15–25 ms of
-        # page copying every ~200 turns, delayed every turn in flight: bench/PERF-LOG.md).
+        # takes CPU time nothing else wants (at normal priority each checkpoint, 15–25 ms of
+        # copying and syncing, delayed every turn in flight: bench/PERF-LOG.md, step 12).
         self._checkpointer = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="sqlite-checkpoint", initializer=_lowest_priority
         )
