@@ -386,9 +386,12 @@ async def load(
     )
 
 
-async def warm_up(stack: Stack, wf: str, transport: str) -> None:
+async def warm_up(stack: Stack, wf: str, transport: str, clients: int) -> None:
+    """Imports, the compiled workflow, caches, and as many keep-alive connections to the stub
+    as the load will hold at once (else the first turns of a run pay for TCP connects to a
+    loopback stub: a bench artifact, not the platform's steady state)."""
     client = sse_client if transport == "sse" else ws_client
-    await asyncio.gather(*(client(stack, wf, 5, Tally()) for _ in range(2)))
+    await asyncio.gather(*(client(stack, wf, 2, Tally()) for _ in range(clients)))
 
 
 async def idle(stack: Stack, wf: str, count: int) -> None:
@@ -439,8 +442,8 @@ def main() -> None:
     with Stack(args.stub_delay_ms) as stack:
         wf = setup_workflow(stack)
         print(f"server pid {stack.server.pid}, idle RSS {rss_mb(stack.server.pid):.1f} MB")
-        for transport in args.transports:  # warm-up: imports, compiled workflow, connections
-            asyncio.run(warm_up(stack, wf, transport))
+        for transport in args.transports:
+            asyncio.run(warm_up(stack, wf, transport, max(args.concurrency)))
         for transport in args.transports:
             for c in args.concurrency:
                 asyncio.run(load(stack, wf, transport, c, args.turns, args.profile))
