@@ -88,12 +88,13 @@ class EventStream:
         assert streaming is not None
         loop = asyncio.get_running_loop()
         left: list[bool] = []  # the client left (not the response's own end)
+        ended: list[bool] = []  # the body's end is on its way: a disconnect now is that end
         pings: set[asyncio.Task[None]] = set()
 
         async def watch() -> None:
             """Until the client leaves; then stop the stream."""
             message = await receive()
-            if message["type"] == "http.disconnect" and not streaming.done():
+            if message["type"] == "http.disconnect" and not ended and not streaming.done():
                 left.append(True)
                 streaming.cancel()
 
@@ -113,6 +114,7 @@ class EventStream:
         try:
             async for chunk in self.chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            ended.append(True)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not left:

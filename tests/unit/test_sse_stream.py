@@ -78,6 +78,25 @@ async def test_a_client_that_leaves_ends_only_its_stream() -> None:
     assert call.cancelling() == 0  # the stream took back its own cancel
 
 
+async def test_the_disconnect_that_follows_the_bodys_end_is_not_a_client_leaving() -> None:
+    """As uvicorn does: once the last body message is sent, `receive` says disconnect. The
+    watcher must not take that for the client leaving and cancel the final send."""
+
+    class Finishing(Peer):
+        finished = 0
+
+        async def send(self, message: dict[str, Any]) -> None:
+            await super().send(message)
+            if message.get("more_body") is False:
+                self.left.set()  # the response is complete: receive returns disconnect
+                await asyncio.sleep(0.01)  # and the final write takes a moment
+                self.finished += 1
+
+    peer, source = Finishing(), Source([b"a"])
+    await asyncio.wait_for(EventStream(source(), {})({}, peer.receive, peer.send), 5)
+    assert peer.finished == 1 and source.closed
+
+
 async def test_the_servers_cancellation_propagates() -> None:
     peer, source = Peer(), Source([b"a"], forever=True)
     call = asyncio.create_task(EventStream(source(), {})({}, peer.receive, peer.send))
