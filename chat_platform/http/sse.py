@@ -16,7 +16,7 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -86,10 +86,8 @@ class EventStream:
         await send({"type": "http.response.body", "body": OPENING, "more_body": True})
         streaming = asyncio.current_task()
         assert streaming is not None
-        loop = asyncio.get_running_loop()
         left: list[bool] = []  # the client left (not the response's own end)
         ended: list[bool] = []  # the body's end is on its way: a disconnect now is that end
-        pings: set[asyncio.Task[None]] = set()
 
         async def watch() -> None:
             """Until the client leaves; then stop the stream."""
@@ -98,19 +96,10 @@ class EventStream:
                 left.append(True)
                 streaming.cancel()
 
-        def ping() -> None:
-            nonlocal pinger
-            pinger = loop.call_later(self.ping_s, ping)
-            task = loop.create_task(
-                send({"type": "http.response.body", "body": PING, "more_body": True})
-            )
-            pings.add(task)
-            task.add_done_callback(_settled(pings))
-
         # A timer, not a timeout around each wait: ~2.7 % of a streamed turn went to this
         # watching before (a timeout per receive, then cancelling and awaiting the watcher).
-        pinger = loop.call_later(self.ping_s, ping)
-        watcher = loop.create_task(watch())
+        pinger = _Pinger(send, self.ping_s)
+        watcher = asyncio.get_running_loop().create_task(watch())
         try:
             async for chunk in self.chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -121,22 +110,45 @@ class EventStream:
                 raise  # the server's own cancellation (shutdown)
             streaming.uncancel()  # ours: the client left, and that is the end of it
         finally:
-            pinger.cancel()
+            pinger.stop()
             watcher.cancel()  # it only waits for `receive`: nothing to wait for
-            for task in pings:
-                task.cancel()
             aclose = getattr(self.chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
 
 
-def _settled(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
-    def settled(task: asyncio.Task[None]) -> None:
-        tasks.discard(task)
+class _Pinger:
+    """A ping every `interval` seconds until stopped: a timer, and a task per ping only.
+    No closure refers to itself and `stop` drops the timer, so a finished response leaves no
+    reference cycle behind (each one was garbage for the collector to find)."""
+
+    def __init__(self, send: Send, interval: float) -> None:
+        self._send = send
+        self._interval = interval
+        self._loop = asyncio.get_running_loop()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(interval, self._ping)
+
+    def _ping(self) -> None:
+        self._timer = self._loop.call_later(self._interval, self._ping)
+        task = self._loop.create_task(self._send_ping())
+        self._tasks.add(task)
+        task.add_done_callback(self._settled)
+
+    async def _send_ping(self) -> None:
+        await self._send({"type": "http.response.body", "body": PING, "more_body": True})
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.debug("event stream ping: %r", task.exception())
 
-    return settled
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in self._tasks:
+            task.cancel()
 
 
 def event_stream(
