@@ -24,10 +24,24 @@ from websockets.exceptions import InvalidState
 SEND_MANY = "chat_platform.websocket.send_many"
 
 
+# What `send` below uses of uvicorn's protocol. A uvicorn without one of them gets no extension
+# advertised, and the app sends frame by frame: a new uvicorn can make it slower, not broken.
+_NEEDS = (
+    "conn",
+    "transport",
+    "writable",
+    "disconnected",
+    "handshake_complete",
+    "close_sent",
+    "initial_response",
+)
+
+
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
-        self.scope["extensions"][SEND_MANY] = {}  # the app's task has not started yet
+        if all(hasattr(self, name) for name in _NEEDS):
+            self.scope["extensions"][SEND_MANY] = {}  # the app's task has not started yet
 
     async def send(self, message: Any) -> None:
         texts = message.get("texts") if message["type"] == "websocket.send" else None
