@@ -357,17 +357,23 @@ class MemoryEventBus(_Following):
         return [(seq, json_codec.loads(data)) for seq, data in logged if seq > after], after
 
 
-# KEYS: seq counter, log, pub/sub channel. ARGV: event, log size, TTL, seq base.
+# One event on one or more channels, numbered on each. KEYS: (seq counter, log, pub/sub
+# channel) per channel. ARGV: event, log size, TTL, then each channel's seq base.
 _PUBLISH = """
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[4]) end
-local seq = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-local entry = string.format('%d', seq) .. ' ' .. ARGV[1]
-redis.call('RPUSH', KEYS[2], entry)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('PUBLISH', KEYS[3], entry)
-return seq
+local seqs = {}
+for i = 1, #KEYS / 3 do
+  local counter, log, channel = KEYS[i * 3 - 2], KEYS[i * 3 - 1], KEYS[i * 3]
+  if redis.call('EXISTS', counter) == 0 then redis.call('SET', counter, ARGV[3 + i]) end
+  local seq = redis.call('INCR', counter)
+  redis.call('EXPIRE', counter, ARGV[3])
+  local entry = string.format('%d', seq) .. ' ' .. ARGV[1]
+  redis.call('RPUSH', log, entry)
+  redis.call('LTRIM', log, -tonumber(ARGV[2]), -1)
+  redis.call('EXPIRE', log, ARGV[3])
+  redis.call('PUBLISH', channel, entry)
+  seqs[i] = seq
+end
+return seqs
 """
 
 # The counter (started at the base if missing, so the first event follows on from it).
@@ -436,27 +442,12 @@ class RedisEventBus(_Following):
         return (await self.publish_to((channel,), event))[0]
 
     async def publish_to(self, channels: Sequence[str], event: dict[str, Any]) -> list[int]:
-        """`publish` on each channel, the event encoded once and the scripts sent together
-        (one round trip)."""
-        data = json_codec.dumps_bytes(event)
-        if len(channels) == 1:
-            return [
-                int(
-                    await self._script(
-                        keys=self._keys(channels[0]), args=self._args(data, channels[0])
-                    )
-                )
-            ]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for channel in channels:
-                await self._script(
-                    keys=self._keys(channel), args=self._args(data, channel), client=pipe
-                )
-            return [int(seq) for seq in await pipe.execute()]
-
-    @staticmethod
-    def _args(data: bytes, channel: str) -> list[Any]:
-        return [data, REPLAY_LOG_SIZE, REPLAY_TTL_S, seq_base(channel)]
+        """`publish` on each channel, the event encoded once: one script call, one round
+        trip."""
+        keys = [key for channel in channels for key in self._keys(channel)]
+        bases = [seq_base(channel) for channel in channels]
+        args = [json_codec.dumps_bytes(event), REPLAY_LOG_SIZE, REPLAY_TTL_S, *bases]
+        return [int(seq) for seq in await self._script(keys=keys, args=args)]
 
     async def last_seq(self, channel: str) -> int:
         key = self._keys(channel)[0]
