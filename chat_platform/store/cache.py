@@ -22,8 +22,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from tortoise.context import require_context
-
 from chat_platform.store import statements
 
 K = TypeVar("K")
@@ -35,7 +33,7 @@ _next_connection_id = itertools.count(1)
 
 
 async def cache_stamp() -> tuple[Any, ...]:
-    conn = require_context().connections.get("default")  # the proxy imports per call
+    conn = statements.connection()
     if getattr(conn.capabilities, "dialect", "") == "sqlite":
         ident = _connection_ids.get(conn)
         if ident is None:
