@@ -33,11 +33,15 @@ def iso(ts: datetime | None) -> str | None:
         return None
     if ts.tzinfo is not UTC:
         ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-    return f"{utc_second(ts)}.{ts.microsecond // 1000:03d}Z"
+    return _iso_utc(ts)
 
 
 def now_iso() -> str:
-    return f"{utc_second(ts := datetime.now(UTC))}.{ts.microsecond // 1000:03d}Z"
+    return _iso_utc(datetime.now(UTC))
+
+
+def _iso_utc(ts: datetime) -> str:
+    return f"{utc_second(ts)}.{ts.microsecond // 1000:03d}Z"
 
 
 _seconds: dict[str, tuple[tuple[int, ...], str]] = {}
