@@ -86,14 +86,15 @@ class EventStream:
         await send({"type": "http.response.body", "body": OPENING, "more_body": True})
         streaming = asyncio.current_task()
         assert streaming is not None
-        left: list[bool] = []  # the client left (not the response's own end)
-        ended: list[bool] = []  # the body's end is on its way: a disconnect now is that end
+        left = False  # the client left (not the response's own end)
+        ended = False  # the body's end is on its way: a disconnect now is that end
 
         async def watch() -> None:
             """Until the client leaves; then stop the stream."""
+            nonlocal left
             message = await receive()
             if message["type"] == "http.disconnect" and not ended and not streaming.done():
-                left.append(True)
+                left = True
                 streaming.cancel()
 
         # A timer, not a timeout around each wait: ~2.7 % of a streamed turn went to this
@@ -103,7 +104,7 @@ class EventStream:
         try:
             async for chunk in self.chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            ended.append(True)
+            ended = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not left:

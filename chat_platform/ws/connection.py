@@ -248,7 +248,7 @@ class Connection:
             while not queue.empty():
                 frames.append(queue.get_nowait())
             try:
-                if send_many and len(frames) > 1:
+                if send_many:
                     texts = [json_codec.dumps(frame) for frame in frames]
                     await self.ws.send({"type": "websocket.send", "texts": texts})
                 else:
